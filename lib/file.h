@@ -1,0 +1,23 @@
+/* file.h: whole-file reads, durable whole-file replacement (temp + fsync + rename + fsync of
+ * the directory), directory creation and the XDG locations quire keeps its files in. */
+#ifndef QUIRE_LIB_FILE_H
+#define QUIRE_LIB_FILE_H
+
+#include <stddef.h>
+
+/* Read a whole regular file of at most max_bytes into a malloc'd, NUL-terminated buffer. */
+int file_read_all(const char *path, size_t max_bytes, char **data, size_t *len, char **err);
+
+/* Replace path with data durably: write path.tmp.PID, fsync, rename over path, fsync the
+ * directory. A crash leaves either the old file or the new one, never a mix. */
+int file_replace_atomic(const char *path, const void *data, size_t len, char **err);
+
+/* mkdir -p with mode 0700 for the created components. */
+int dir_make_all(const char *path, char **err);
+
+/* XDG base directories with quire's subfolder: $XDG_DATA_HOME/quire (default
+ * ~/.local/share/quire) and $XDG_CONFIG_HOME/quire (default ~/.config/quire). Malloc'd. */
+char *xdg_data_dir(void);
+char *xdg_config_dir(void);
+
+#endif

@@ -1,0 +1,23 @@
+/* options.h: the global option table of the command-line contract (shared by the parser and
+ * help) and the number parsers that print usage errors. */
+#ifndef QUIRE_TUI_OPTIONS_H
+#define QUIRE_TUI_OPTIONS_H
+
+#include <stdio.h>
+
+struct global_option {
+	const char *long_name;      /* without the dashes */
+	int short_name;             /* 0 if none */
+	int key;                    /* getopt key */
+	const char *arg_name;       /* NULL for a flag */
+	const char *help;           /* one line */
+};
+
+/* options.c */
+extern const struct global_option global_options[];
+/* Print a usage error for a malformed number and return 2, or store it and return 0. */
+int parse_long(const char *what, const char *s, long min, long max, long *out);
+int parse_double(const char *what, const char *s, double min, double max, double *out);
+void options_print_version(FILE *f);
+
+#endif
