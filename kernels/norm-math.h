@@ -11,22 +11,25 @@
 #define QUIRE_NORM_HD
 #endif
 
-/* The factor RMSNorm multiplies each element by, from the sum of squares of n elements. */
-static inline QUIRE_NORM_HD float rmsnorm_inv_rms(float sum_sq, int n, float eps)
+/* The factor RMSNorm multiplies each element by, from the sum of squares of n elements. The
+ * sum is kept in double and the mean rounded to float before eps is added, as ggml does, so
+ * both engines scale by the same float. */
+static inline QUIRE_NORM_HD float rmsnorm_inv_rms(double sum_sq, int n, float eps)
 {
-	return 1.0f / sqrtf(sum_sq / (float)n + eps);
+	float mean = (float)(sum_sq / (double)n);
+	return 1.0f / sqrtf(mean + eps);
 }
 
 /* Reference row norm (CPU; the CUDA kernel reduces in parallel and calls rmsnorm_inv_rms). */
 static inline QUIRE_NORM_HD void rmsnorm_row(const float *x, const float *w, float *out, int n,
     float eps)
 {
-	float ss = 0.0f;
+	double ss = 0.0;
 	for (int i = 0; i < n; i++)
-		ss += x[i] * x[i];
+		ss += (double)(x[i] * x[i]);
 	float k = rmsnorm_inv_rms(ss, n, eps);
 	for (int i = 0; i < n; i++)
-		out[i] = x[i] * k * w[i];
+		out[i] = (x[i] * k) * w[i];
 }
 
 #endif

@@ -55,8 +55,9 @@ char *xstrndup(const char *s, size_t n)
 char *xvasprintf(const char *fmt, va_list ap)
 {
 	va_list ap2;
+	char probe[1];   /* a real buffer: gcc's sanitizer builds warn on a NULL one */
 	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
+	int n = vsnprintf(probe, sizeof(probe), fmt, ap2);
 	va_end(ap2);
 	if (n < 0)
 		fatal("vsnprintf failed on \"%s\"", fmt);

@@ -47,9 +47,10 @@ void buf_append_char(struct buf *b, char c)
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap, ap2;
+	char probe[1];   /* a real buffer: gcc's sanitizer builds warn on a NULL one */
 	va_start(ap, fmt);
 	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
+	int n = vsnprintf(probe, sizeof(probe), fmt, ap2);
 	va_end(ap2);
 	if (n < 0)
 		fatal("vsnprintf failed on \"%s\"", fmt);

@@ -21,6 +21,11 @@ int threadpool_create(int n_threads, struct threadpool **out, char **err);
 /* Run fn(ctx, i, n) for i in 0..n-1 (i = 0 on the calling thread) and return when all are
  * done. tp may be NULL: then fn(ctx, 0, 1) runs on the caller. */
 void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *ctx);
+/* The same for jobs whose calls take their work from a shared counter, so that any number of
+ * threads finishes it: fn runs on the caller and on each helper that picks the job up before
+ * the caller's own call returns; helpers that come later (asleep, or descheduled on a busy
+ * machine) skip it instead of holding the caller up. */
+void threadpool_run_greedy(struct threadpool *tp, threadpool_fn fn, void *ctx);
 int threadpool_size(const struct threadpool *tp);   /* 1 for NULL */
 void threadpool_destroy(struct threadpool *tp);     /* joins the helpers; NULL is fine */
 

@@ -5,6 +5,7 @@
 #ifndef QUIRE_TUI_CMD_H
 #define QUIRE_TUI_CMD_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 /* The global options of the command-line contract (../docs/ARCHITECTURE.md), parsed once in
@@ -91,6 +92,8 @@ int cmd_value_long(const struct cmd_ctx *ctx, const char *long_name, long min, l
     long dflt, long *out);
 int cmd_value_double(const struct cmd_ctx *ctx, const char *long_name, double min,
     double max, double dflt, double *out);
+/* A size (512M, 8G, ...); leaves *out alone when the option is absent. */
+int cmd_value_size(const struct cmd_ctx *ctx, const char *long_name, uint64_t *out);
 
 /* help.c */
 void help_print_main(FILE *f);

@@ -117,7 +117,7 @@ int parse_double(const char *what, const char *s, double min, double max, double
 }
 
 /* Sizes such as 512M, 8G, 1.5G or plain bytes. */
-static int parse_size(const char *what, const char *s, unsigned long long *out)
+int parse_size(const char *what, const char *s, unsigned long long *out)
 {
 	char *end;
 	errno = 0;
@@ -299,6 +299,9 @@ int opts_parse(int argc, char **argv, struct opts *o, struct cmd_ctx *ctx, int *
 				c->has_arg ? required_argument : no_argument, NULL,
 				OPT_COMMAND_BASE + n_cmd_opts };
 			if (c->short_name) {
+				if (global_by_short(c->short_name) != NULL)
+					fatal("command %s: option -%c is a global option", entry->name,
+					    c->short_name);
 				shortopts[ns++] = (char)c->short_name;
 				if (c->has_arg)
 					shortopts[ns++] = ':';
@@ -334,6 +337,12 @@ int opts_parse(int argc, char **argv, struct opts *o, struct cmd_ctx *ctx, int *
 		if (c == 'V') {
 			want_version = 1;
 			continue;
+		}
+		if (c < 256 && global_by_short(c) == NULL && entry && entry->options) {
+			/* a command's short option: getopt hands back the letter itself */
+			for (int i = 0; entry->options[i].long_name; i++)
+				if (entry->options[i].short_name == c)
+					c = OPT_COMMAND_BASE + i;
 		}
 		if (c >= OPT_COMMAND_BASE) {
 			ctx->values[c - OPT_COMMAND_BASE] = optarg ? optarg : "1";
@@ -430,4 +439,20 @@ void options_print_version(FILE *f)
 #else
 	fprintf(f, "backends: cpu\n");
 #endif
+}
+
+int cmd_value_size(const struct cmd_ctx *ctx, const char *long_name, uint64_t *out)
+{
+	const char *v = cmd_value(ctx, long_name);
+	if (v == NULL)
+		return 0;
+	char what[64];
+	unsigned long long n;
+	snprintf(what, sizeof(what), "--%s", long_name);
+	if (parse_size(what, v, &n) != 0)
+		return 2;
+	if (n == 0)
+		return usage_error("%s: the size must be above zero", what);
+	*out = n;
+	return 0;
 }

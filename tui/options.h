@@ -18,6 +18,8 @@ extern const struct global_option global_options[];
 /* Print a usage error for a malformed number and return 2, or store it and return 0. */
 int parse_long(const char *what, const char *s, long min, long max, long *out);
 int parse_double(const char *what, const char *s, double min, double max, double *out);
+/* Sizes such as 512M, 8G, 1.5G or plain bytes (powers of 1024). */
+int parse_size(const char *what, const char *s, unsigned long long *out);
 void options_print_version(FILE *f);
 
 #endif

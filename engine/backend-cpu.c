@@ -1,0 +1,268 @@
+/* backend-cpu.c: the CPU backend: matrix products through kernels/matmul, attention over an
+ * fp16 KV memory through kernels/attn-cpu, everything split over a persistent thread pool. */
+#include "engine/backend.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/gguf.h"
+#include "engine/rope.h"
+#include "kernels/attn-cpu.h"
+#include "kernels/matmul.h"
+#include "kernels/norm-math.h"
+#include "kernels/quant.h"
+#include "lib/threadpool.h"
+#include "lib/util.h"
+
+struct cpu_backend {
+	struct backend base;
+	struct threadpool *pool;
+	struct quant_act act;          /* activations prepared for the last matrix product */
+	const struct attn_kernels *ak;
+	struct kv_shape shape;
+	uint16_t *k, *v;               /* fp16: [layer][pos][n_head_kv*head_dim] */
+	float *scores;                 /* per thread: n_ctx logits */
+	float *head_out;               /* per thread: head_dim accumulators */
+};
+
+static struct cpu_backend *cpu(struct backend *be)
+{
+	return (struct cpu_backend *)be;
+}
+
+/* Split [0, n) evenly: this thread's share. */
+static void share(size_t n, int ti, int nt, size_t *lo, size_t *hi)
+{
+	*lo = n * (size_t)ti / (size_t)nt;
+	*hi = n * (size_t)(ti + 1) / (size_t)nt;
+}
+
+static int cpu_matmul(struct backend *be, const struct gguf_tensor *w, const float *x,
+    size_t n_tok, float *y, char **err)
+{
+	struct cpu_backend *c = cpu(be);
+	if (quant_act_prepare(&c->act, w->type, x, n_tok, (size_t)w->ne[0], c->pool, err) != 0)
+		return -1;
+	return matmul_act(c->pool, w->type, w->data, (size_t)w->ne[1], &c->act, y, err);
+}
+
+static int cpu_embed(struct backend *be, const struct gguf_tensor *emb, const int32_t *tokens,
+    size_t n_tok, float *out, char **err)
+{
+	size_t n = (size_t)emb->ne[0];
+	for (size_t t = 0; t < n_tok; t++) {
+		const unsigned char *row = (const unsigned char *)emb->data +
+		    (size_t)tokens[t] * emb->row_bytes;
+		if (quant_dequantize_row(emb->type, row, out + t * n, n, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct norm_job {
+	const float *x, *w;
+	float *y;
+	size_t n_tok, n;
+	float eps;
+};
+
+static void norm_run(void *ctx, int ti, int nt)
+{
+	struct norm_job *j = ctx;
+	size_t lo, hi;
+	share(j->n_tok, ti, nt, &lo, &hi);
+	for (size_t t = lo; t < hi; t++)
+		rmsnorm_row(j->x + t * j->n, j->w, j->y + t * j->n, (int)j->n, j->eps);
+}
+
+static void cpu_rmsnorm(struct backend *be, const float *x, const float *w, float *y,
+    size_t n_tok, size_t n, float eps)
+{
+	struct norm_job j = { x, w, y, n_tok, n, eps };
+	threadpool_run(n_tok > 1 ? cpu(be)->pool : NULL, norm_run, &j);
+}
+
+static void cpu_rope(struct backend *be, float *x, size_t n_tok, size_t n_heads,
+    size_t head_dim, const int64_t *pos, const struct rope_table *rt)
+{
+	float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
+	for (size_t t = 0; t < n_tok; t++) {
+		rope_cos_sin((double)pos[t], rt->freq, rt->n_pairs, rt->m_f32, cs, sn);
+		float *row = x + t * n_heads * head_dim;
+		for (size_t h = 0; h < n_heads; h++)
+			rope_rotate(row + h * head_dim, rt->n_rot, rt->pairing, cs, sn);
+	}
+}
+
+struct swiglu_job {
+	const float *gate, *up;
+	size_t stride_in;
+	float *out;
+	size_t n_tok, n;
+};
+
+static void swiglu_run(void *ctx, int ti, int nt)
+{
+	struct swiglu_job *j = ctx;
+	size_t lo, hi;
+	share(j->n_tok * j->n, ti, nt, &lo, &hi);
+	for (size_t i = lo; i < hi; i++) {
+		size_t t = i / j->n, e = i % j->n;
+		float g = j->gate[t * j->stride_in + e];
+		j->out[t * j->n + e] = g / (1.0f + expf(-g)) * j->up[t * j->stride_in + e];
+	}
+}
+
+static void cpu_swiglu(struct backend *be, const float *gate, const float *up,
+    size_t stride_in, float *out, size_t n_tok, size_t n)
+{
+	struct swiglu_job j = { gate, up, stride_in, out, n_tok, n };
+	threadpool_run(cpu(be)->pool, swiglu_run, &j);
+}
+
+static void kv_release(struct cpu_backend *c)
+{
+	free(c->k);
+	free(c->v);
+	free(c->scores);
+	free(c->head_out);
+	c->k = c->v = NULL;
+	c->scores = c->head_out = NULL;
+}
+
+static int cpu_kv_alloc(struct backend *be, const struct kv_shape *shape, char **err)
+{
+	struct cpu_backend *c = cpu(be);
+	kv_release(c);
+	size_t per_layer, total;
+	size_t row = (size_t)shape->n_head_kv * shape->head_dim;
+	if (q_mul_size(row, shape->n_ctx, &per_layer) != 0 ||
+	    q_mul_size(per_layer, shape->n_layer, &total) != 0 ||
+	    total > ((size_t)1 << 40) / sizeof(uint16_t))
+		return q_error(err, "KV memory for %u positions does not fit in memory", shape->n_ctx);
+	c->k = malloc(total * sizeof(uint16_t));
+	c->v = malloc(total * sizeof(uint16_t));
+	if (c->k == NULL || c->v == NULL) {
+		kv_release(c);
+		return q_error(err, "cannot allocate %zu MiB of KV memory for %u positions",
+		    2 * total * sizeof(uint16_t) >> 20, shape->n_ctx);
+	}
+	int nt = threadpool_size(c->pool);
+	c->scores = xreallocarray(NULL, (size_t)nt * shape->n_ctx, sizeof(float));
+	c->head_out = xreallocarray(NULL, (size_t)nt * shape->head_dim, sizeof(float));
+	c->shape = *shape;
+	return 0;
+}
+
+static void cpu_kv_store(struct backend *be, uint32_t layer, uint32_t pos0, size_t n_tok,
+    const float *k, const float *v)
+{
+	struct cpu_backend *c = cpu(be);
+	size_t row = (size_t)c->shape.n_head_kv * c->shape.head_dim;
+	size_t base = ((size_t)layer * c->shape.n_ctx + pos0) * row;
+	quant_f32_to_fp16_row(k, c->k + base, n_tok * row);
+	quant_f32_to_fp16_row(v, c->v + base, n_tok * row);
+}
+
+struct attn_job {
+	struct cpu_backend *c;
+	uint32_t layer;
+	const float *q;
+	size_t n_tok;
+	uint32_t pos0, n_head;
+	float scale;
+	float *out;
+};
+
+/* One (token, head) pair: softmax(scale * q.K^T) . V over positions 0..pos. Like llama.cpp's
+ * CPU path, the query and the probabilities are rounded to fp16 before they meet the fp16
+ * keys and values, so both engines compute the same numbers. */
+static void attend_one(struct attn_job *j, size_t t, uint32_t h, float *scores, float *acc)
+{
+	struct cpu_backend *c = j->c;
+	size_t hd = c->shape.head_dim;
+	size_t row = (size_t)c->shape.n_head_kv * hd;
+	uint32_t g = h / (j->n_head / c->shape.n_head_kv);
+	size_t n = (size_t)j->pos0 + t + 1;
+	const uint16_t *kb = c->k + (size_t)j->layer * c->shape.n_ctx * row + g * hd;
+	const uint16_t *vb = c->v + (size_t)j->layer * c->shape.n_ctx * row + g * hd;
+
+	float q[1024];
+	const float *qh = j->q + (t * j->n_head + h) * hd;
+	for (size_t d = 0; d < hd; d++)
+		q[d] = quant_fp16_to_f32(quant_f32_to_fp16(qh[d]));
+	c->ak->qk(q, kb, row, n, hd, j->scale, scores);
+	float mx = -FLT_MAX;
+	for (size_t p = 0; p < n; p++)
+		mx = scores[p] > mx ? scores[p] : mx;
+	double sum = 0.0;
+	for (size_t p = 0; p < n; p++) {
+		scores[p] = expf(scores[p] - mx);
+		sum += scores[p];
+	}
+	float inv = (float)(1.0 / sum);
+	for (size_t p = 0; p < n; p++)
+		scores[p] = quant_fp16_to_f32(quant_f32_to_fp16(scores[p] * inv));
+	memset(acc, 0, hd * sizeof(float));
+	c->ak->wv(scores, vb, row, n, hd, acc);
+	memcpy(j->out + (t * j->n_head + h) * hd, acc, hd * sizeof(float));
+}
+
+static void attn_run(void *ctx, int ti, int nt)
+{
+	struct attn_job *j = ctx;
+	struct cpu_backend *c = j->c;
+	float *scores = c->scores + (size_t)ti * c->shape.n_ctx;
+	float *acc = c->head_out + (size_t)ti * c->shape.head_dim;
+	size_t tasks = j->n_tok * j->n_head;
+	/* Later tokens attend to more positions: deal tasks round-robin to even out the work. */
+	for (size_t i = (size_t)ti; i < tasks; i += (size_t)nt)
+		attend_one(j, i / j->n_head, (uint32_t)(i % j->n_head), scores, acc);
+}
+
+static void cpu_attention(struct backend *be, uint32_t layer, const float *q, size_t n_tok,
+    uint32_t pos0, uint32_t n_head, float scale, float *out)
+{
+	struct attn_job j = { cpu(be), layer, q, n_tok, pos0, n_head, scale, out };
+	threadpool_run(cpu(be)->pool, attn_run, &j);
+}
+
+static void cpu_destroy(struct backend *be)
+{
+	struct cpu_backend *c = cpu(be);
+	kv_release(c);
+	quant_act_free(&c->act);
+	threadpool_destroy(c->pool);
+	free(c);
+}
+
+static const struct backend_ops cpu_ops = {
+	.name = "cpu",
+	.matmul = cpu_matmul,
+	.embed = cpu_embed,
+	.rmsnorm = cpu_rmsnorm,
+	.rope = cpu_rope,
+	.swiglu = cpu_swiglu,
+	.kv_alloc = cpu_kv_alloc,
+	.kv_store = cpu_kv_store,
+	.attention = cpu_attention,
+	.destroy = cpu_destroy,
+};
+
+int backend_cpu_create(int n_threads, struct backend **out, char **err)
+{
+	*out = NULL;
+	struct cpu_backend *c = xcalloc(1, sizeof(*c));
+	if (threadpool_create(n_threads, &c->pool, err) != 0) {
+		free(c);
+		return -1;
+	}
+	c->act = (struct quant_act)QUANT_ACT_INIT;
+	c->ak = attn_kernels_active();
+	c->base.ops = &cpu_ops;
+	c->base.n_threads = n_threads;
+	*out = &c->base;
+	return 0;
+}

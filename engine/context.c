@@ -1,0 +1,78 @@
+/* context.c: sets a model up to run: effective RoPE, backend, KV memory and scratch buffers. */
+#include "engine/context.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+
+int context_create(const struct model *m, const struct context_params *p,
+    struct context **out, char **err)
+{
+	*out = NULL;
+	const struct model_hparams *hp = &m->hp;
+	struct context *c = xcalloc(1, sizeof(*c));
+	c->model = m;
+	c->n_ctx = p->n_ctx ? p->n_ctx : hp->n_ctx_train;
+	c->n_batch = p->n_batch ? p->n_batch : 512;
+	if (c->n_batch > c->n_ctx)
+		c->n_batch = c->n_ctx;
+
+	c->rope = m->rope;
+	if (p->rope_overrides != NULL &&
+	    rope_config_apply_overrides(&c->rope, p->rope_overrides, err) != 0)
+		goto fail;
+	if (rope_config_finish(&c->rope, c->n_ctx, err) != 0 ||
+	    rope_table_build(&c->rope, &c->rope_table, err) != 0)
+		goto fail;
+
+	if (backend_cpu_create(p->n_threads > 0 ? p->n_threads : 1, &c->be, err) != 0)
+		goto fail;
+	struct kv_shape shape = { hp->n_layer, c->n_ctx, hp->n_head_kv, hp->head_dim };
+	if (c->be->ops->kv_alloc(c->be, &shape, err) != 0)
+		goto fail;
+
+	size_t nb = c->n_batch;
+	size_t q_dim = (size_t)hp->n_head * hp->head_dim;
+	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+	size_t wide = 2 * (size_t)hp->n_ff;             /* phi3's fused gate|up row */
+	if (q_dim + 2 * kv_dim > wide)
+		wide = q_dim + 2 * kv_dim;                /* phi3's fused q|k|v row */
+	c->x = xreallocarray(NULL, nb * hp->n_embd, sizeof(float));
+	c->xb = xreallocarray(NULL, nb * (hp->n_embd > q_dim ? hp->n_embd : q_dim), sizeof(float));
+	c->q = xreallocarray(NULL, nb * q_dim, sizeof(float));
+	c->k = xreallocarray(NULL, nb * kv_dim, sizeof(float));
+	c->v = xreallocarray(NULL, nb * kv_dim, sizeof(float));
+	c->att = xreallocarray(NULL, nb * q_dim, sizeof(float));
+	c->hb = xreallocarray(NULL, nb * wide, sizeof(float));
+	c->hb2 = xreallocarray(NULL, nb * wide, sizeof(float));
+	c->pos = xreallocarray(NULL, nb, sizeof(int64_t));
+	*out = c;
+	return 0;
+fail:
+	context_free(c);
+	return -1;
+}
+
+void context_reset(struct context *c)
+{
+	c->n_past = 0;
+}
+
+void context_free(struct context *c)
+{
+	if (c == NULL)
+		return;
+	if (c->be)
+		c->be->ops->destroy(c->be);
+	free(c->x);
+	free(c->xb);
+	free(c->q);
+	free(c->k);
+	free(c->v);
+	free(c->att);
+	free(c->hb);
+	free(c->hb2);
+	free(c->pos);
+	free(c);
+}

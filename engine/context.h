@@ -1,0 +1,45 @@
+/* context.h: a model ready to run: a backend, its KV memory for one sequence, the effective
+ * RoPE table, and scratch buffers sized for a batch. forward.c runs tokens through it. */
+#ifndef QUIRE_ENGINE_CONTEXT_H
+#define QUIRE_ENGINE_CONTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/backend.h"
+#include "engine/model.h"
+#include "engine/rope.h"
+
+struct context_params {
+	uint32_t n_ctx;             /* positions the KV memory holds; 0 = the model's window */
+	uint32_t n_batch;           /* tokens per forward call at most; 0 = 512 */
+	int n_threads;              /* CPU workers; 0 = 1 */
+	const struct rope_overrides *rope_overrides; /* NULL = the model's RoPE as it is */
+};
+
+struct context {
+	const struct model *model;
+	struct backend *be;
+	struct rope_config rope;    /* effective (model + overrides, finished for n_ctx) */
+	struct rope_table rope_table;
+	uint32_t n_ctx;
+	uint32_t n_batch;
+	uint32_t n_past;            /* positions already in the KV memory */
+	/* scratch, n_batch rows each */
+	float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
+	int64_t *pos;
+};
+
+int context_create(const struct model *m, const struct context_params *p,
+    struct context **out, char **err);
+void context_free(struct context *c);
+/* Forget the sequence (n_past = 0); the KV memory is reused. */
+void context_reset(struct context *c);
+
+/* forward.c: run n tokens at positions n_past.. and advance n_past. Writes the logits of the
+ * last token to logits (n_vocab floats) or, when all_logits is set, of every token
+ * (n * n_vocab floats); logits may be NULL. Batches larger than n_batch are split. */
+int forward(struct context *c, const int32_t *tokens, size_t n, float *logits, int all_logits,
+    char **err);
+
+#endif

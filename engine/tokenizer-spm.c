@@ -1,0 +1,239 @@
+/* tokenizer-spm.c: SentencePiece-style BPE for "llama" vocabularies (llama 2, mistral, gemma):
+ * spaces become U+2581, neighbouring pieces merge while their concatenation is a token, best
+ * score first, and whatever is left that is not a token falls back to <0xXX> byte tokens. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/tokenizer-impl.h"
+#include "lib/util.h"
+
+#define ESC "\xE2\x96\x81"   /* U+2581, SentencePiece's visible space */
+
+static int is_esc(const char *p)
+{
+	return memcmp(p, ESC, 3) == 0;
+}
+
+void tok_spm_init(struct tokenizer *tok)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (int b = 0; b < 256; b++) {
+		char name[7] = { '<', '0', 'x', hex[b >> 4], hex[b & 15], '>', 0 };
+		int32_t id = tok_strmap_find(&tok->by_text, tok->text, tok->text_off, name, 6);
+		if (id < 0) {
+			char c = (char)b;
+			id = tok_strmap_find(&tok->by_text, tok->text, tok->text_off, &c, 1);
+		}
+		tok->byte_token[b] = id;
+	}
+	/* If no token has U+2581 right after another character, no merge can cross the start of
+	 * a word, so words are merged one by one (and cached) with the same result as merging
+	 * the whole text at once. */
+	tok->spm_split_words = 1;
+	for (int32_t id = 0; id < tok->n_vocab && tok->spm_split_words; id++) {
+		const char *s = tok->text + tok->text_off[id];
+		size_t len = tok->text_off[id + 1] - tok->text_off[id];
+		for (size_t i = 1; i + 3 <= len; i++) {
+			if (is_esc(s + i) && !(i >= 3 && is_esc(s + i - 3))) {
+				tok->spm_split_words = 0;
+				break;
+			}
+		}
+	}
+}
+
+/* --- the priority queue: highest score first, then leftmost --------------------------------- */
+
+static int bigram_before(const struct tok_bigram *a, const struct tok_bigram *b)
+{
+	return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static void heap_push(struct tokenizer *tok, size_t *n, struct tok_bigram bg)
+{
+	tok->heap = tok_grow(tok->heap, &tok->heap_cap, *n + 1, sizeof(*tok->heap));
+	struct tok_bigram *h = tok->heap;
+	size_t i = (*n)++;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (!bigram_before(&bg, &h[p]))
+			break;
+		h[i] = h[p];
+		i = p;
+	}
+	h[i] = bg;
+}
+
+static struct tok_bigram heap_pop(struct tokenizer *tok, size_t *n)
+{
+	struct tok_bigram *h = tok->heap;
+	struct tok_bigram top = h[0], last = h[--(*n)];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && bigram_before(&h[c + 1], &h[c]))
+			c++;
+		if (!bigram_before(&h[c], &last))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	if (*n > 0)
+		h[i] = last;
+	return top;
+}
+
+static void try_pair(struct tokenizer *tok, const char *p, size_t *nheap, int32_t l, int32_t r)
+{
+	if (l < 0 || r < 0)
+		return;
+	const struct tok_sym *sl = &tok->syms[l], *sr = &tok->syms[r];
+	size_t size = (size_t)sl->len + sr->len;
+	int32_t id = tok_strmap_find(&tok->by_text, tok->text, tok->text_off, p + sl->start, size);
+	if (id < 0)
+		return;
+	struct tok_bigram bg = { 0 };
+	bg.score = tok->scores[id];
+	bg.left = l;
+	bg.right = r;
+	bg.size = (uint32_t)size;
+	heap_push(tok, nheap, bg);
+}
+
+/* Length of the character starting with byte c, from its high bits alone (llama.cpp's rule,
+ * which also decides how invalid UTF-8 is cut). */
+static size_t char_len(unsigned char c)
+{
+	static const unsigned char lookup[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4 };
+	return lookup[c >> 4];
+}
+
+/* Merge one escaped piece p[0, n); byte i came from input offset map[i]. */
+static void spm_piece(struct tokenizer *tok, const char *p, size_t n, const size_t *map,
+    struct tok_out *o)
+{
+	if (n == 0)
+		return;
+	tok->syms = tok_grow(tok->syms, &tok->syms_cap, n, sizeof(*tok->syms));
+	struct tok_sym *sy = tok->syms;
+	int32_t ns = 0;
+	for (size_t off = 0; off < n;) {
+		size_t len = char_len((unsigned char)p[off]);
+		if (len > n - off)
+			len = n - off;
+		sy[ns].prev = ns - 1;
+		sy[ns].next = off + len < n ? ns + 1 : -1;
+		sy[ns].start = (uint32_t)off;
+		sy[ns].len = (uint32_t)len;
+		sy[ns].id = -1;
+		ns++;
+		off += len;
+	}
+	size_t nheap = 0;
+	for (int32_t i = 1; i < ns; i++)
+		try_pair(tok, p, &nheap, i - 1, i);
+	while (nheap > 0) {
+		struct tok_bigram bg = heap_pop(tok, &nheap);
+		sy = tok->syms;
+		struct tok_sym *l = &sy[bg.left], *r = &sy[bg.right];
+		if (l->len == 0 || r->len == 0 || l->len + r->len != bg.size)
+			continue;
+		l->len += r->len;
+		r->len = 0;
+		l->next = r->next;
+		if (r->next >= 0)
+			sy[r->next].prev = bg.left;
+		try_pair(tok, p, &nheap, l->prev, bg.left);
+		try_pair(tok, p, &nheap, bg.left, l->next);
+	}
+	sy = tok->syms;
+	for (int32_t i = 0; i >= 0; i = sy[i].next) {
+		int32_t id = tok_strmap_find(&tok->by_text, tok->text, tok->text_off, p + sy[i].start,
+		    sy[i].len);
+		if (id >= 0) {
+			tok_out_push(o, id, map[sy[i].start]);
+			continue;
+		}
+		for (uint32_t j = 0; j < sy[i].len; j++) {
+			int32_t b = tok->byte_token[(unsigned char)p[sy[i].start + j]];
+			if (b < 0)
+				b = tok->unk;
+			if (b >= 0)
+				tok_out_push(o, b, map[sy[i].start + j]);
+		}
+	}
+}
+
+/* Escape s[from, to) into tok->spm_buf (with a leading U+2581 when prefix), fill tok->spm_map
+ * and merge it. The cache is keyed by the escaped bytes. */
+static void spm_escaped(struct tokenizer *tok, const char *s, size_t from, size_t to,
+    size_t base, int prefix, struct tok_out *o)
+{
+	size_t need;
+	if (q_mul_size(to - from + 1, 3, &need) < 0)
+		fatal("tokenizer: input too large");
+	if (need > tok->spm_cap) {
+		tok->spm_buf = xrealloc(tok->spm_buf, need);
+		tok->spm_map = xreallocarray(tok->spm_map, need, sizeof(size_t));
+		tok->spm_cap = need;
+	}
+	char *e = tok->spm_buf;
+	size_t k = 0;
+	if (prefix) {
+		memcpy(e, ESC, 3);
+		tok->spm_map[0] = tok->spm_map[1] = tok->spm_map[2] = base + from;
+		k = 3;
+	}
+	for (size_t i = from; i < to; i++) {
+		if (s[i] == ' ') {
+			memcpy(e + k, ESC, 3);
+			tok->spm_map[k] = tok->spm_map[k + 1] = tok->spm_map[k + 2] = base + i;
+			k += 3;
+		} else {
+			e[k] = s[i];
+			tok->spm_map[k++] = base + i;
+		}
+	}
+	spm_piece(tok, e, k, tok->spm_map, o);
+}
+
+static int utf8_valid_simple(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = s[i];
+		size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ?
+		    3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+		if (len == 0 || len > n - i)
+			return 0;
+		for (size_t k = 1; k < len; k++)
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+		i += len;
+	}
+	return 1;
+}
+
+void tok_spm_fragment(struct tokenizer *tok, const char *s, size_t n, size_t base,
+    int space_prefix, struct tok_out *o)
+{
+	/* With invalid UTF-8 a character's length can reach past a word start, so then (and
+	 * when the vocabulary has tokens across word starts) the fragment is merged whole. */
+	if (!tok->spm_split_words || !utf8_valid_simple((const unsigned char *)s, n)) {
+		spm_escaped(tok, s, 0, n, base, space_prefix, o);
+		return;
+	}
+	/* A word starts at a space that follows a non-space (the prefix space counts). */
+	size_t start = 0;
+	int prefix = space_prefix;
+	for (size_t i = 1; i <= n; i++) {
+		if (i < n && !(s[i] == ' ' && s[i - 1] != ' '))
+			continue;
+		spm_escaped(tok, s, start, i, base, prefix, o);
+		prefix = 0;
+		start = i;
+	}
+	if (n == 0 && space_prefix)
+		spm_escaped(tok, s, 0, 0, base, 1, o);
+}

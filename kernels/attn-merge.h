@@ -1,0 +1,63 @@
+/* attn-merge.h: exact merging of partial attention results (output + log-sum-exp) computed over
+ * disjoint sets of keys, for sharded, split-KV and retrieval attention (ROPE.md, "Merging
+ * partial attention"); header-only, usable from C and CUDA.
+ *
+ * A part covering keys J returns, per query head, o_J (normalised by its own softmax sum) and
+ * lse_J = max + ln sum exp(score - max) over J. Two parts merge into
+ *   LSE = M + ln(exp(lse_a - M) + exp(lse_b - M)), M = max(lse_a, lse_b)
+ *   o   = exp(lse_a - LSE) o_a + exp(lse_b - LSE) o_b
+ * which is what one softmax over J_a + J_b gives, in any order. An empty part has
+ * lse = -infinity and contributes nothing. */
+#ifndef QUIRE_KERNELS_ATTN_MERGE_H
+#define QUIRE_KERNELS_ATTN_MERGE_H
+
+#include <math.h>
+
+#ifndef QUIRE_HD
+#ifdef __CUDACC__
+#define QUIRE_HD __host__ __device__
+#else
+#define QUIRE_HD
+#endif
+#endif
+
+/* Start an accumulator as the empty part: o = 0, lse = -infinity. */
+QUIRE_HD static inline void attn_merge_init(float *o_acc, float *lse_acc, int dim)
+{
+	for (int c = 0; c < dim; c++)
+		o_acc[c] = 0.0f;
+	*lse_acc = -INFINITY;
+}
+
+/* Fold one part (o, lse) into the accumulator (o_acc, lse_acc), dim values each. */
+QUIRE_HD static inline void attn_merge_add(float *o_acc, float *lse_acc, const float *o,
+    float lse, int dim)
+{
+	if (isinf(lse) && lse < 0.0f)
+		return;                 /* empty part */
+	if (isinf(*lse_acc) && *lse_acc < 0.0f) {
+		for (int c = 0; c < dim; c++)
+			o_acc[c] = o[c];
+		*lse_acc = lse;
+		return;
+	}
+	float mx = *lse_acc > lse ? *lse_acc : lse;
+	float ea = expf(*lse_acc - mx), eb = expf(lse - mx);
+	float total = mx + logf(ea + eb);
+	float wa = expf(*lse_acc - total), wb = expf(lse - total);
+	for (int c = 0; c < dim; c++)
+		o_acc[c] = wa * o_acc[c] + wb * o[c];
+	*lse_acc = total;
+}
+
+/* Merge n parts: o[j] points at part j's dim outputs, lse[j] its log-sum-exp. Writes the merged
+ * output to out and its log-sum-exp to *lse_out (-infinity and zeros if every part is empty). */
+QUIRE_HD static inline void attn_merge(int n, const float *const *o, const float *lse, int dim,
+    float *out, float *lse_out)
+{
+	attn_merge_init(out, lse_out, dim);
+	for (int j = 0; j < n; j++)
+		attn_merge_add(out, lse_out, o[j], lse[j], dim);
+}
+
+#endif

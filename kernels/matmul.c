@@ -1,0 +1,124 @@
+/* matmul.c: splits a product into chunks of weight rows taken by the pool's threads from a
+ * shared counter (so a thread slowed by a busy core takes fewer), and within a chunk walks
+ * tiles of rows small enough for L1 while the tokens go by four at a time. */
+#include "kernels/matmul.h"
+
+#include <stdint.h>
+
+#include "lib/threadpool.h"
+#include "lib/util.h"
+
+#define TILE_BYTES (16 * 1024)   /* weight bytes per tile: well inside a 32-48 KiB L1d */
+#define TOKEN_BLOCK 64           /* tokens whose activations stay in L2 per pass over a tile */
+
+struct matmul_job {
+	quant_dot_fn dot;
+	const unsigned char *w;       /* the first weight row */
+	size_t row_bytes;             /* bytes per weight row */
+	size_t n_rows;
+	const struct quant_act *act;
+	float *y;
+	size_t chunk_rows;            /* rows per chunk handed out */
+	size_t n_chunks;
+	size_t tile_rows;             /* rows per L1 tile inside a chunk */
+	unsigned next_chunk;          /* atomic: the next chunk to take */
+};
+
+static void run_chunk(const struct matmul_job *job, size_t r0, size_t r1)
+{
+	const struct quant_act *act = job->act;
+	size_t n = act->n, n_tok = act->n_rows, n_rows = job->n_rows;
+	float out[QUANT_MAX_NX];
+	for (size_t t0 = 0; t0 < n_tok; t0 += TOKEN_BLOCK) {
+		size_t t1 = t0 + TOKEN_BLOCK < n_tok ? t0 + TOKEN_BLOCK : n_tok;
+		for (size_t tr = r0; tr < r1; tr += job->tile_rows) {
+			size_t tr1 = tr + job->tile_rows < r1 ? tr + job->tile_rows : r1;
+			for (size_t t = t0; t < t1; t += QUANT_MAX_NX) {
+				int nx = t1 - t < QUANT_MAX_NX ? (int)(t1 - t) : QUANT_MAX_NX;
+				const unsigned char *a = act->rows + t * act->stride;
+				for (size_t r = tr; r < tr1; r++) {
+					job->dot(n, job->w + r * job->row_bytes, a, act->stride, nx,
+					    out);
+					for (int k = 0; k < nx; k++)
+						job->y[(t + (size_t)k) * n_rows + r] = out[k];
+				}
+			}
+		}
+	}
+}
+
+static void matmul_worker(void *ctx, int ith, int nth)
+{
+	(void)ith;
+	(void)nth;
+	struct matmul_job *job = ctx;
+	for (;;) {
+		size_t c = __atomic_fetch_add(&job->next_chunk, 1, __ATOMIC_RELAXED);
+		if (c >= job->n_chunks)
+			break;
+		size_t r0 = c * job->chunk_rows;
+		size_t r1 = r0 + job->chunk_rows < job->n_rows ? r0 + job->chunk_rows : job->n_rows;
+		run_chunk(job, r0, r1);
+	}
+}
+
+int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum ggml_type type,
+    const void *w, size_t n_rows, const struct quant_act *act, float *y, char **err)
+{
+	size_t row_bytes, total;
+	if (quant_row_size(type, act->n, &row_bytes, err) < 0)
+		return -1;
+	if (act->type != quant_act_type(type))
+		return q_error(err, "matmul: activations prepared for %s, weights are %s",
+		    ggml_type_traits_of(act->type)->name, ggml_type_traits_of(type)->name);
+	if (q_mul_size(row_bytes, n_rows, &total) < 0 || n_rows > UINT32_MAX / 2)
+		return q_error(err, "matmul: %zu rows of %zu bytes are too many", n_rows, row_bytes);
+	if ((uintptr_t)w % (type == GGML_TYPE_F32 ? 4 : 2) != 0)
+		return q_error(err, "matmul: %s weights at a misaligned address",
+		    ggml_type_traits_of(type)->name);
+	if (k == NULL || k->dot[type] == NULL)
+		return q_error(err, "matmul: no %s kernel for %s weights", k ? k->name : "(none)",
+		    ggml_type_traits_of(type)->name);
+	if (n_rows == 0 || act->n_rows == 0)
+		return 0;
+
+	struct matmul_job job = {
+		.dot = k->dot[type],
+		.w = w,
+		.row_bytes = row_bytes,
+		.n_rows = n_rows,
+		.act = act,
+		.y = y,
+	};
+	int nth = threadpool_size(tp);
+	job.tile_rows = row_bytes >= TILE_BYTES ? 1 : TILE_BYTES / row_bytes;
+	/* About eight chunks per thread balances an unevenly loaded machine; no chunk is
+	 * smaller than 4 rows (the counter would cost more than the work). */
+	size_t want = (size_t)nth * 8;
+	job.chunk_rows = (n_rows + want - 1) / want;
+	if (job.chunk_rows < 4)
+		job.chunk_rows = 4;
+	job.n_chunks = (n_rows + job.chunk_rows - 1) / job.chunk_rows;
+	if (nth == 1 || job.n_chunks == 1)
+		matmul_worker(&job, 0, 1);
+	else
+		threadpool_run_greedy(tp, matmul_worker, &job);
+	return 0;
+}
+
+int matmul_act(struct threadpool *tp, enum ggml_type type, const void *w, size_t n_rows,
+    const struct quant_act *act, float *y, char **err)
+{
+	return matmul_act_with(quant_kernels_active(), tp, type, w, n_rows, act, y, err);
+}
+
+int matmul(struct threadpool *tp, enum ggml_type type, const void *w, size_t n_rows,
+    size_t n_cols, const float *x, size_t n_tokens, float *y, char **err)
+{
+	struct quant_act act = QUANT_ACT_INIT;
+	if (quant_act_prepare(&act, type, x, n_tokens, n_cols, tp, err) < 0)
+		return -1;
+	int r = matmul_act(tp, type, w, n_rows, &act, y, err);
+	quant_act_free(&act);
+	return r;
+}

@@ -1,0 +1,34 @@
+/* matmul.h: the CPU matrix products of the forward pass: y = W x for one activation vector
+ * (decode) and for a batch of them (prefill), W in any type quant.h computes with, split by
+ * rows over a thread pool.
+ *
+ * W is n_rows rows of n_cols elements stored row after row (GGUF layout: ne[0] = n_cols);
+ * n_cols must be a whole number of the type's blocks. X holds n_tokens rows of n_cols floats
+ * and Y receives n_tokens rows of n_rows floats: Y[t*n_rows + r] = dot(W row r, X row t).
+ * The activations are quantized once per call (Q8_0 or Q8_K, see quant.h); several products
+ * sharing one input (q, k and v) can quantize once with quant_act_prepare() and call
+ * matmul_act(). For batches the kernels take four tokens per pass over a weight row and keep a
+ * tile of weight rows in L1 while all the tokens go by. */
+#ifndef QUIRE_KERNELS_MATMUL_H
+#define QUIRE_KERNELS_MATMUL_H
+
+#include <stddef.h>
+
+#include "kernels/quant.h"
+
+struct threadpool;
+
+/* Y = W X as above; tp may be NULL (one thread). -1 with *err on an unsupported type, a bad
+ * n_cols, a misaligned W (2 bytes, 4 for f32) or sizes that overflow. */
+int matmul(struct threadpool *tp, enum ggml_type type, const void *w, size_t n_rows,
+    size_t n_cols, const float *x, size_t n_tokens, float *y, char **err);
+
+/* The same with activations already prepared for this weight type (act->n is n_cols). */
+int matmul_act(struct threadpool *tp, enum ggml_type type, const void *w, size_t n_rows,
+    const struct quant_act *act, float *y, char **err);
+
+/* The same with an explicit kernel table (tests and benchmarks compare SIMD levels). */
+int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum ggml_type type,
+    const void *w, size_t n_rows, const struct quant_act *act, float *y, char **err);
+
+#endif

@@ -1,0 +1,400 @@
+/* quant-avx512.c: dot-product kernels for AVX-512 F/BW/VL with VNNI, compiled per function with
+ * target attributes. The 32-element block types take two blocks per 512-bit register; the
+ * K-quants take 64 elements at a time and apply sub-block scales with vpdpwssd.
+ *
+ * bf16 weights are widened exactly to f32 (a shift) and multiplied in f32: AVX512-BF16's
+ * vdpbf16ps would need the activations rounded to bf16 too, losing accuracy, for a product that
+ * is bound by memory anyway. */
+#include "kernels/quant-impl.h"
+
+#if QUANT_X86
+#include <immintrin.h>
+
+#define AVX512_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
+#define AVX512 __attribute__((target(AVX512_TARGET)))
+#define AVX512_INLINE static inline __attribute__((always_inline, target(AVX512_TARGET)))
+
+AVX512_INLINE float load_fp16(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, sizeof h);
+	return _cvtsh_ss(h);
+}
+
+AVX512_INLINE __m128i load128(const uint8_t *p)
+{
+	return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+AVX512_INLINE __m256i load256(const void *p)
+{
+	return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* Two floats, each broadcast to one half of a 512-bit register. */
+AVX512_INLINE __m512 halves_ps(float a, float b)
+{
+	return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)),
+	    _mm256_castps_pd(_mm256_set1_ps(b)), 1));
+}
+
+AVX512_INLINE __m512i halves_epi16(int a, int b)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)a)),
+	    _mm256_set1_epi16((short)b), 1);
+}
+
+AVX512_INLINE float hsum8(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* --- 32-element block types --------------------------------------------------------------- */
+
+enum kind { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1, KIND_Q8_0 };
+
+#define KIND_BYTES(kind) ((kind) == KIND_Q4_0 ? 18 : (kind) == KIND_Q4_1 ? 20 : \
+	(kind) == KIND_Q5_0 ? 22 : (kind) == KIND_Q5_1 ? 24 : 34)
+
+/* One block's values as 32 unsigned bytes in element order, its scale and its offset term
+ * (x = d*u + off); for q8_0 u = |w| and *sign holds w, to move its sign onto the activations. */
+AVX512_INLINE __m256i block_u(const uint8_t *b, const enum kind kind, float *d, float *off,
+    __m256i *sign)
+{
+	const __m128i m4 = _mm_set1_epi8(0xf);
+	*d = load_fp16(b);
+	if (kind == KIND_Q8_0) {
+		*sign = load256(b + 2);
+		*off = 0;
+		return _mm256_abs_epi8(*sign);
+	}
+	int has_m = kind == KIND_Q4_1 || kind == KIND_Q5_1;
+	int has_h = kind == KIND_Q5_0 || kind == KIND_Q5_1;
+	__m128i v = load128(b + 2 + 2 * has_m + 4 * has_h);
+	__m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+	if (has_h)
+		u = _mm256_mask_add_epi8(u, (__mmask32)load_u32_le(b + 2 + 2 * has_m), u,
+		    _mm256_set1_epi8(16));
+	*off = has_m ? load_fp16(b + 2) : kind == KIND_Q4_0 ? -8 * *d : -16 * *d;
+	return u;
+}
+
+/* Per pair of blocks and activation row: one vpdpbusd, then the 16 lane sums are scaled by
+ * d_w * d_a (d_a from the expanded scales dx) into a float accumulator; the offset terms
+ * off * s go into a second, 2-lane accumulator. */
+AVX512_INLINE void dot32(size_t n, const uint8_t *b, const unsigned char *act, size_t stride,
+    const int nx, float *out, const enum kind kind)
+{
+	const size_t bs = KIND_BYTES(kind);
+	const size_t nb = n / 32;
+	const int8_t *q[QUANT_MAX_NX];
+	const float *da[QUANT_MAX_NX], *s[QUANT_MAX_NX], *dx[QUANT_MAX_NX];
+	__m512 acc[QUANT_MAX_NX];
+	__m128 bias[QUANT_MAX_NX];
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++) {
+		const unsigned char *row = act + (size_t)t * stride;
+		q[t] = act_q(row);
+		da[t] = act_d(row, n);
+		s[t] = act_s_q8_0(row, n);
+		dx[t] = act_dx_q8_0(row, n);
+		acc[t] = _mm512_setzero_ps();
+		bias[t] = _mm_setzero_ps();
+	}
+	const __m512i zero = _mm512_setzero_si512();
+	size_t i = 0;
+	for (; i + 2 <= nb; i += 2, b += 2 * bs) {
+		float d0, d1, off0, off1;
+		__m256i s0, s1;
+		__m256i u0 = block_u(b, kind, &d0, &off0, &s0);
+		__m256i u1 = block_u(b + bs, kind, &d1, &off1, &s1);
+		__m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
+		__mmask64 neg = 0;
+		if (kind == KIND_Q8_0)
+			neg = (__mmask64)_mm256_movepi8_mask(s0) |
+			    (__mmask64)_mm256_movepi8_mask(s1) << 32;
+		__m512 dw = halves_ps(d0, d1);
+		__m128 off = _mm_setr_ps(off0, off1, 0, 0);
+#pragma GCC unroll 4
+		for (int t = 0; t < nx; t++) {
+			__m512i a = _mm512_loadu_si512((const void *)(q[t] + 32 * i));
+			if (kind == KIND_Q8_0)
+				a = _mm512_mask_sub_epi8(a, neg, zero, a);
+			__m512i p = _mm512_dpbusd_epi32(zero, u, a);
+			__m512 scale = _mm512_mul_ps(dw, _mm512_load_ps(dx[t] + 8 * i));
+			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), scale, acc[t]);
+			if (kind != KIND_Q8_0)
+				bias[t] = _mm_fmadd_ps(off, _mm_castpd_ps(_mm_load_sd(
+				    (const double *)(const void *)(s[t] + i))), bias[t]);
+		}
+	}
+	float tail[QUANT_MAX_NX] = { 0 };
+	if (i < nb) {
+		float d0, off0;
+		__m256i s0;
+		__m256i u = block_u(b, kind, &d0, &off0, &s0);
+#pragma GCC unroll 4
+		for (int t = 0; t < nx; t++) {
+			__m256i a = load256(q[t] + 32 * i);
+			if (kind == KIND_Q8_0)
+				a = _mm256_mask_sub_epi8(a, _mm256_movepi8_mask(s0),
+				    _mm256_setzero_si256(), a);
+			__m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, a);
+			tail[t] = hsum8(_mm256_mul_ps(_mm256_cvtepi32_ps(p),
+			    _mm256_set1_ps(d0 * da[t][i])));
+			if (kind != KIND_Q8_0)
+				tail[t] += off0 * s[t][i];
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++) {
+		__m128 bsum = _mm_add_ss(bias[t], _mm_movehdup_ps(bias[t]));
+		out[t] = _mm512_reduce_add_ps(acc[t]) + tail[t] + _mm_cvtss_f32(bsum);
+	}
+}
+
+/* Each exported kernel expands its template for nx = 1..4 (accumulators stay in registers)
+ * and splits a larger nx into groups of QUANT_MAX_NX. */
+#define KERNEL_FN(name, tmpl, arg)                                                       \
+	static AVX512 void name(size_t n, const void *w, const unsigned char *act,       \
+	    size_t stride, int nx, float *out)                                           \
+	{                                                                                \
+		for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride, \
+		    out += QUANT_MAX_NX)                                                 \
+			tmpl(n, w, act, stride, QUANT_MAX_NX, out, arg);                 \
+		if (nx == 1) tmpl(n, w, act, stride, 1, out, arg);                       \
+		else if (nx == 2) tmpl(n, w, act, stride, 2, out, arg);                  \
+		else if (nx == 3) tmpl(n, w, act, stride, 3, out, arg);                  \
+		else if (nx == 4) tmpl(n, w, act, stride, 4, out, arg);                  \
+	}
+
+KERNEL_FN(dot_q4_0, dot32, KIND_Q4_0)
+KERNEL_FN(dot_q4_1, dot32, KIND_Q4_1)
+KERNEL_FN(dot_q5_0, dot32, KIND_Q5_0)
+KERNEL_FN(dot_q5_1, dot32, KIND_Q5_1)
+KERNEL_FN(dot_q8_0, dot32, KIND_Q8_0)
+
+/* --- float weights ---------------------------------------------------------------------- */
+
+enum fkind { FK_F32, FK_F16, FK_BF16 };
+
+AVX512_INLINE __m512 load16w(const void *w, size_t i, const enum fkind fk, __mmask16 m)
+{
+	if (fk == FK_F32)
+		return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+	__m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i);
+	if (fk == FK_F16)
+		return _mm512_cvtph_ps(h);
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+AVX512_INLINE void dotf(size_t n, const void *w, const unsigned char *act, size_t stride,
+    const int nx, float *out, const enum fkind fk)
+{
+	const float *x[QUANT_MAX_NX];
+	__m512 acc[QUANT_MAX_NX][2];
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++) {
+		x[t] = (const float *)(const void *)(act + (size_t)t * stride);
+		acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+	}
+	const __mmask16 all = 0xffff;
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		__m512 w0 = load16w(w, i, fk, all), w1 = load16w(w, i + 16, fk, all);
+#pragma GCC unroll 4
+		for (int t = 0; t < nx; t++) {
+			acc[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + i), acc[t][0]);
+			acc[t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[t] + i + 16), acc[t][1]);
+		}
+	}
+	for (; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? all : (__mmask16)((1u << (n - i)) - 1);
+		__m512 w0 = load16w(w, i, fk, m);
+#pragma GCC unroll 4
+		for (int t = 0; t < nx; t++)
+			acc[t][0] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x[t] + i), acc[t][0]);
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++)
+		out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]));
+}
+
+KERNEL_FN(dot_f32, dotf, FK_F32)
+KERNEL_FN(dot_f16, dotf, FK_F16)
+KERNEL_FN(dot_bf16, dotf, FK_BF16)
+
+/* --- K-quants --------------------------------------------------------------------------- */
+
+enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K };
+
+/* Per block the integer sum (scales applied with vpdpwssd, q6_K's -32 folded in through the
+ * activation sums) is scaled once by d*da; q4_K/q5_K minimums go through the sums per 16. */
+AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size_t stride,
+    const int nx, float *out, const enum kkind kk)
+{
+	const size_t bs = kk == KK_Q4_K ? 144 : kk == KK_Q5_K ? 176 : 210;
+	const size_t nb = n / QK_K;
+	const int8_t *q[QUANT_MAX_NX];
+	const float *da[QUANT_MAX_NX];
+	const int16_t *bsum[QUANT_MAX_NX];
+	__m512 acc[QUANT_MAX_NX];
+	__m256 accm[QUANT_MAX_NX];
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++) {
+		const unsigned char *row = act + (size_t)t * stride;
+		q[t] = act_q(row);
+		da[t] = act_d(row, n);
+		bsum[t] = act_bsum_q8_K(row, n);
+		acc[t] = _mm512_setzero_ps();
+		accm[t] = _mm256_setzero_ps();
+	}
+	const __m256i m4 = _mm256_set1_epi8(0xf);
+	for (size_t i = 0; i < nb; i++, b += bs) {
+		__m512i isum[QUANT_MAX_NX];
+#pragma GCC unroll 4
+		for (int t = 0; t < nx; t++)
+			isum[t] = _mm512_setzero_si512();
+		float d;
+		if (kk != KK_Q6_K) {
+			uint8_t sc[8], mn[8];
+			unpack_scales_k4(b + 4, sc, mn);
+			d = load_fp16(b);
+			float dmin = load_fp16(b + 2);
+			const uint8_t *qs = b + (kk == KK_Q4_K ? 16 : 48);
+			__m256i qh = kk == KK_Q5_K ? load256(b + 16) : _mm256_setzero_si256();
+			for (int c = 0; c < 4; c++) {
+				__m256i v = load256(qs + 32 * c);
+				__m256i lo = _mm256_and_si256(v, m4);
+				__m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+				if (kk == KK_Q5_K) {
+					const __m256i sixteen = _mm256_set1_epi8(16);
+					lo = _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(qh,
+					    _mm256_set1_epi8((char)(1 << (2 * c)))), lo, sixteen);
+					hi = _mm256_mask_add_epi8(hi, _mm256_test_epi8_mask(qh,
+					    _mm256_set1_epi8((char)(2 << (2 * c)))), hi, sixteen);
+				}
+				__m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+				__m512i sv = halves_epi16(sc[2 * c], sc[2 * c + 1]);
+#pragma GCC unroll 4
+				for (int t = 0; t < nx; t++) {
+					__m512i a = _mm512_loadu_si512((const void *)(q[t] + i * QK_K + 64 * c));
+					isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(u, a), sv);
+				}
+			}
+			/* mins: m[j] against the two sums per 16 of sub-block j */
+			__m128i m8 = _mm_loadl_epi64((const __m128i *)(const void *)mn);
+			__m256i mv = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+#pragma GCC unroll 4
+			for (int t = 0; t < nx; t++) {
+				__m256i p = _mm256_madd_epi16(mv, load256(bsum[t] + i * 16));
+				accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
+				    _mm256_set1_ps(dmin * da[t][i]), accm[t]);
+			}
+		} else {
+			const int8_t *sc = (const int8_t *)(b + 192);
+			d = load_fp16(b + 208);
+			__m256i sc16 = _mm256_cvtepi8_epi16(load128((const uint8_t *)sc));
+			const __m512i pick_lo = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2,
+			    2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+			const __m512i four = _mm512_set1_epi16(4), eight = _mm512_set1_epi16(8);
+			for (int half = 0; half < 2; half++) {
+				__m512i l = _mm512_loadu_si512((const void *)(b + 64 * half));
+				__m256i qh = load256(b + 128 + 32 * half);
+				__m512i h2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh),
+				    _mm256_srli_epi16(qh, 2), 1);
+				const __m512i m4w = _mm512_set1_epi8(0xf), m30w = _mm512_set1_epi8(0x30);
+				__m512i u_lo = _mm512_or_si512(_mm512_and_si512(l, m4w),
+				    _mm512_and_si512(_mm512_slli_epi16(h2, 4), m30w));
+				__m512i u_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4w),
+				    _mm512_and_si512(h2, m30w));
+				__m512i sall = _mm512_castsi256_si512(sc16);
+				__m512i base = half ? eight : _mm512_setzero_si512();
+				__m512i s_lo = _mm512_permutexvar_epi16(_mm512_add_epi16(pick_lo, base), sall);
+				__m512i s_hi = _mm512_permutexvar_epi16(_mm512_add_epi16(pick_lo,
+				    _mm512_add_epi16(base, four)), sall);
+#pragma GCC unroll 4
+				for (int t = 0; t < nx; t++) {
+					const int8_t *qq = q[t] + i * QK_K + 128 * half;
+					__m512i a0 = _mm512_loadu_si512((const void *)qq);
+					__m512i a1 = _mm512_loadu_si512((const void *)(qq + 64));
+					isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(u_lo, a0), s_lo);
+					isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(u_hi, a1), s_hi);
+				}
+			}
+			/* -32 * sum(scale * sum of q per 16), folded into the integer sum */
+#pragma GCC unroll 4
+			for (int t = 0; t < nx; t++) {
+				__m256i p = _mm256_madd_epi16(sc16, load256(bsum[t] + i * 16));
+				isum[t] = _mm512_sub_epi32(isum[t], _mm512_inserti64x4(
+				    _mm512_setzero_si512(), _mm256_slli_epi32(p, 5), 0));
+			}
+		}
+#pragma GCC unroll 4
+		for (int t = 0; t < nx; t++)
+			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]),
+			    _mm512_set1_ps(d * da[t][i]), acc[t]);
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++)
+		out[t] = _mm512_reduce_add_ps(acc[t]) - hsum8(accm[t]);
+}
+
+KERNEL_FN(dot_q4_K, dotk, KK_Q4_K)
+KERNEL_FN(dot_q5_K, dotk, KK_Q5_K)
+KERNEL_FN(dot_q6_K, dotk, KK_Q6_K)
+
+/* --- fp16 rows -------------------------------------------------------------------------- */
+
+static AVX512 void fp16_to_f32(const uint16_t *x, float *y, size_t n)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, _mm512_cvtph_ps(load256(x + i)));
+	for (; i < n; i++)
+		y[i] = _cvtsh_ss(x[i]);
+}
+
+static AVX512 void f32_to_fp16(const float *x, uint16_t *y, size_t n)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm256_storeu_si256((__m256i *)(void *)(y + i),
+		    _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+	for (; i < n; i++)
+		y[i] = quant_f32_to_fp16(x[i]);
+}
+
+const struct quant_kernels quant_kernels_avx512 = {
+	.name = "avx512",
+	.dot = {
+		[GGML_TYPE_F32] = dot_f32,
+		[GGML_TYPE_F16] = dot_f16,
+		[GGML_TYPE_BF16] = dot_bf16,
+		[GGML_TYPE_Q4_0] = dot_q4_0,
+		[GGML_TYPE_Q4_1] = dot_q4_1,
+		[GGML_TYPE_Q5_0] = dot_q5_0,
+		[GGML_TYPE_Q5_1] = dot_q5_1,
+		[GGML_TYPE_Q8_0] = dot_q8_0,
+		[GGML_TYPE_Q4_K] = dot_q4_K,
+		[GGML_TYPE_Q5_K] = dot_q5_K,
+		[GGML_TYPE_Q6_K] = dot_q6_K,
+	},
+	.dot_level = {
+		[GGML_TYPE_F32] = "avx512", [GGML_TYPE_F16] = "avx512",
+		[GGML_TYPE_BF16] = "avx512", [GGML_TYPE_Q4_0] = "avx512",
+		[GGML_TYPE_Q4_1] = "avx512", [GGML_TYPE_Q5_0] = "avx512",
+		[GGML_TYPE_Q5_1] = "avx512", [GGML_TYPE_Q8_0] = "avx512",
+		[GGML_TYPE_Q4_K] = "avx512", [GGML_TYPE_Q5_K] = "avx512",
+		[GGML_TYPE_Q6_K] = "avx512",
+	},
+	.fp16_to_f32 = fp16_to_f32,
+	.f32_to_fp16 = f32_to_fp16,
+	.act_q8_0 = quant_act_row_q8_0_avx2,
+	.act_q8_K = quant_act_row_q8_K_avx2,
+};
+
+#endif

@@ -1,0 +1,109 @@
+/* quant-impl.h: what the quant-*.c files share and nothing else includes: the activation row
+ * layout, the K-quant scale unpacking and the per-level kernel tables. */
+#ifndef QUIRE_KERNELS_QUANT_IMPL_H
+#define QUIRE_KERNELS_QUANT_IMPL_H
+
+#include "kernels/quant.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define QUANT_X86 1
+#else
+#define QUANT_X86 0
+#endif
+
+/* Activation row layout (see struct quant_act): q values first, then the block scales, then the
+ * sums. n is a multiple of 32 (Q8_0) or 256 (Q8_K), so every part is 4-byte aligned. */
+static inline const int8_t *act_q(const unsigned char *row)
+{
+	return (const int8_t *)row;
+}
+static inline const float *act_d(const unsigned char *row, size_t n)
+{
+	return (const float *)(const void *)(row + n);
+}
+static inline const float *act_s_q8_0(const unsigned char *row, size_t n)
+{
+	return (const float *)(const void *)(row + n + 4 * (n / QK8_0));
+}
+static inline const int16_t *act_bsum_q8_K(const unsigned char *row, size_t n)
+{
+	return (const int16_t *)(const void *)(row + n + 4 * (n / QK_K));
+}
+/* Q8_0 rows also hold each block scale repeated 8 times (64-byte aligned), so a 512-bit
+ * kernel scales the 16 lane sums of two blocks with one memory operand. */
+static inline size_t act_dx_offset_q8_0(size_t n)
+{
+	return (n + 8 * (n / QK8_0) + 63) & ~(size_t)63;
+}
+static inline const float *act_dx_q8_0(const unsigned char *row, size_t n)
+{
+	return (const float *)(const void *)(row + act_dx_offset_q8_0(n));
+}
+static inline size_t act_row_bytes(enum ggml_type act_type, size_t n)
+{
+	size_t bytes = act_type == GGML_TYPE_Q8_K ? n + 4 * (n / QK_K) + 2 * (n / 16)
+	    : act_dx_offset_q8_0(n) + 32 * (n / QK8_0);
+	return (bytes + 63) & ~(size_t)63;
+}
+
+/* The 6-bit scale and min of sub-block j (0..7) of a q4_K/q5_K block. */
+static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
+{
+	if (j < 4) {
+		*sc = q[j] & 63;
+		*m = q[j + 4] & 63;
+	} else {
+		*sc = (uint8_t)((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+		*m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+	}
+}
+
+/* Unpack all 8 scales and mins at once. */
+static inline void unpack_scales_k4(const uint8_t *q, uint8_t sc[8], uint8_t m[8])
+{
+	for (int j = 0; j < 8; j++)
+		get_scale_min_k4(j, q, &sc[j], &m[j]);
+}
+
+static inline uint32_t load_u32_le(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* roundf() without the libm call: nearest integer, halves away from zero (|x| < 2^31). */
+static inline float quant_round_away(float x)
+{
+	float t = (float)(int32_t)x;
+	float f = x - t;
+	return f >= 0.5f ? t + 1 : f <= -0.5f ? t - 1 : t;
+}
+
+/* quant-rows.c: activation rows quantized in portable C; quant-avx2.c: the same with AVX2 */
+void quant_act_row_q8_0_scalar(const float *x, unsigned char *row, size_t n);
+void quant_act_row_q8_K_scalar(const float *x, unsigned char *row, size_t n);
+#if QUANT_X86
+void quant_act_row_q8_0_avx2(const float *x, unsigned char *row, size_t n);
+void quant_act_row_q8_K_avx2(const float *x, unsigned char *row, size_t n);
+#endif
+
+/* quant-scalar.c, quant-avx2.c, quant-avx512.c */
+extern const struct quant_kernels quant_kernels_scalar;
+#if QUANT_X86
+extern const struct quant_kernels quant_kernels_avx2;
+extern const struct quant_kernels quant_kernels_avx512;
+#endif
+
+/* quant-scalar.c: the scalar kernels one by one, for the SIMD tables' fallbacks. */
+void quant_dot_f32_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_f16_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_bf16_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q4_0_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q4_1_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q5_0_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q5_1_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q8_0_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q4_K_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q5_K_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q6_K_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+
+#endif
