@@ -53,7 +53,7 @@ static void doc_from_row(sqlite3_stmt *st, struct store_doc *d)
 	d->lines = (uint64_t)sqlite3_column_int64(st, 9);
 	d->ingested = sqlite3_column_int64(st, 10);
 	d->sections = (uint64_t)sqlite3_column_int64(st, 11);
-	d->indexed = sqlite3_column_type(st, 12) != SQLITE_NULL;
+	d->tokenized = sqlite3_column_type(st, 12) != SQLITE_NULL;
 	d->tokens = (uint64_t)sqlite3_column_int64(st, 12);
 }
 

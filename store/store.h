@@ -125,7 +125,7 @@ struct store_doc {
 	uint64_t sections;
 	uint64_t tokens;            /* for the fingerprint asked, 0 if none */
 	int64_t ingested;           /* unix time */
-	int indexed;                /* 1 when it has tokens for the fingerprint asked */
+	int tokenized;              /* 1 when it has tokens for the fingerprint asked */
 };
 
 void store_doc_free(struct store_doc *d);

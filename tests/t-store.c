@@ -185,7 +185,7 @@ static void test_library(void)
 	is_int((long long)docs[0].text_bytes, (long long)klen, "text bytes = file bytes");
 	is_int((long long)docs[0].lines, 155, "155 lines");
 	is_int((long long)docs[0].tokens, (long long)count_words(ktext, klen), "tokens = words");
-	ok(docs[0].indexed && docs[0].sections == 155 + 6 + 1, "sections: verses, chapters, book");
+	ok(docs[0].tokenized && docs[0].sections == 155 + 6 + 1, "sections: verses, chapters, book");
 	store_docs_free(docs, nd);
 
 	/* Provenance: a span renders exactly the file's bytes. */

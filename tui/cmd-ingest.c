@@ -13,6 +13,7 @@
 #include "store/store.h"
 #include "tui/cmd-library.h"
 #include "tui/cmd.h"
+#include "tui/doc-tokens.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -152,9 +153,32 @@ static int exec_ingest(struct cmd_ctx *ctx)
 		return 2;
 	io.limits.max_entries = (uint64_t)v;
 
-	struct store *s;
-	if (cmd_library_open(o, STORE_WRITE | STORE_CREATE, "ingest", &s) != 0)
+	/* Tokens come from the model's tokenizer; without a model the text is stored alone and
+	 * a later ingest with a model adds the tokens. */
+	struct doc_tokens dt;
+	if (doc_tokens_open(o, &dt) != 0)
 		return 1;
+	struct store *s;
+	if (cmd_library_open(o, STORE_WRITE | STORE_CREATE, "ingest", &s) != 0) {
+		doc_tokens_close(&dt);
+		return 1;
+	}
+	char *err = NULL;
+	if (dt.tok != NULL) {
+		io.tokenize = doc_tokens_encode;
+		io.tokenize_ctx = &dt;
+		io.fingerprint = dt.fingerprint;
+		if (doc_tokens_remember(s, dt.fingerprint, &err) != 0) {
+			q_warn("%s", err);
+			free(err);
+			store_close(s);
+			doc_tokens_close(&dt);
+			return 1;
+		}
+	} else if (!o->quiet) {
+		q_warn("ingest: no model (the default model is missing; see -m): storing text and "
+		    "sections without tokens");
+	}
 	struct ingest_ui u = { .o = o, .tty = isatty(2), .start = q_now() };
 	u.show_progress = !o->quiet && (u.tty || o->verbose);
 	u.last = u.start;
@@ -167,7 +191,6 @@ static int exec_ingest(struct cmd_ctx *ctx)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old);
 	struct store_ingest_stats st;
-	char *err = NULL;
 	int r = store_ingest(s, ctx->argv, ctx->argc, &io, &st, &err);
 	sigaction(SIGINT, &old, NULL);
 	clear_line(&u);
@@ -186,6 +209,7 @@ static int exec_ingest(struct cmd_ctx *ctx)
 		    q_now() - u.start, st.cancelled ? " (interrupted)" : "");
 	}
 	store_close(s);
+	doc_tokens_close(&dt);
 	return r != 0 || st.failed || st.cancelled ? 1 : 0;
 }
 

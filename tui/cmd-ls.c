@@ -8,6 +8,7 @@
 #include "store/store.h"
 #include "tui/cmd-library.h"
 #include "tui/cmd.h"
+#include "tui/doc-tokens.h"
 
 static int exec_ls(struct cmd_ctx *ctx)
 {
@@ -17,7 +18,7 @@ static int exec_ls(struct cmd_ctx *ctx)
 	struct store_doc *d;
 	size_t n;
 	char *err = NULL;
-	if (store_list(s, 0, &d, &n, &err) != 0) {
+	if (store_list(s, doc_tokens_recall(s), &d, &n, &err) != 0) {
 		q_warn("%s", err);
 		free(err);
 		store_close(s);
@@ -33,23 +34,23 @@ static int exec_ls(struct cmd_ctx *ctx)
 			printf(",\"entry\":");
 			json_string(stdout, d[i].entry);
 			printf(",\"format\":\"%s\",\"encoding\":\"%s\",\"bytes\":%llu,\"text_bytes\":%llu,"
-			    "\"lines\":%llu,\"tokens\":%llu,\"sections\":%llu,\"indexed\":%s,"
+			    "\"lines\":%llu,\"tokens\":%llu,\"sections\":%llu,\"tokenized\":%s,"
 			    "\"sha256\":\"%s\",\"ingested\":%lld}", d[i].format, d[i].encoding,
 			    (unsigned long long)d[i].bytes, (unsigned long long)d[i].text_bytes,
 			    (unsigned long long)d[i].lines, (unsigned long long)d[i].tokens,
-			    (unsigned long long)d[i].sections, d[i].indexed ? "true" : "false",
+			    (unsigned long long)d[i].sections, d[i].tokenized ? "true" : "false",
 			    d[i].sha256, (long long)d[i].ingested);
 		}
 		printf("]}\n");
 	} else {
 		if (n && !ctx->opts->quiet)
-			printf("%5s  %-32s %-8s %10s %9s %8s %7s  %s\n", "ID", "TITLE", "FORMAT",
-			    "BYTES", "TOKENS", "SECTIONS", "INDEXED", "PATH");
+			printf("%5s  %-32s %-8s %10s %9s %8s %9s  %s\n", "ID", "TITLE", "FORMAT",
+			    "BYTES", "TOKENS", "SECTIONS", "TOKENIZED", "PATH");
 		for (size_t i = 0; i < n; i++) {
-			printf("%5lld  %-32.32s %-8s %10llu %9llu %8llu %7s  %s%s%s\n",
+			printf("%5lld  %-32.32s %-8s %10llu %9llu %8llu %9s  %s%s%s\n",
 			    (long long)d[i].id, d[i].title, d[i].format,
 			    (unsigned long long)d[i].bytes, (unsigned long long)d[i].tokens,
-			    (unsigned long long)d[i].sections, d[i].indexed ? "yes" : "no", d[i].path,
+			    (unsigned long long)d[i].sections, d[i].tokenized ? "yes" : "no", d[i].path,
 			    *d[i].entry ? "!/" : "", d[i].entry);
 		}
 	}
