@@ -6,8 +6,12 @@ exact arithmetic, no activation quantization, no fp16 KV.
     python3 tests/ref/numpy_forward.py MODEL.gguf OUT.npy TOKEN...
 
 writes the logits of every position as float64 [n_tokens, n_vocab].
-Supports arch llama (NORM RoPE), qwen2 (biases, NEOX) and phi3 (fused QKV and gate/up, NEOX).
+Supports arch llama (NORM RoPE), qwen2 (biases, NEOX) and phi3 (fused QKV and gate/up, NEOX),
+plain RoPE and YaRN scaling (rope.scaling.type "yarn", as ROPE.md A.6 describes the code the
+checkpoints use: ramp linear in pair index, ends floored/ceiled, m = 0.1 ln s + 1 on cos and
+sin). Any other scaling type is refused rather than computed wrongly.
 """
+import math
 import sys
 
 import numpy as np
@@ -36,6 +40,21 @@ def load(path):
     }
     hp["head_dim"] = field(r, f"{arch}.attention.key_length", hp["n_embd"] // hp["n_head"])
     hp["n_rot"] = field(r, f"{arch}.rope.dimension_count", hp["head_dim"])
+    scaling = field(r, f"{arch}.rope.scaling.type", "none")
+    factor = field(r, f"{arch}.rope.scaling.factor", 0.0)
+    if scaling not in ("none", "yarn") and not (scaling == "linear" and factor in (0.0, 1.0)):
+        sys.exit(f"numpy_forward.py: RoPE scaling type {scaling!r} is not implemented here")
+    if any(t.name == "rope_freqs.weight" or t.name.startswith("rope_factors") for t in r.tensors):
+        sys.exit("numpy_forward.py: RoPE factor tensors are not implemented here")
+    hp["yarn"] = None
+    if scaling == "yarn" and factor > 1.0:
+        hp["yarn"] = {
+            "s": factor,
+            "orig": field(r, f"{arch}.rope.scaling.original_context_length",
+                          field(r, f"{arch}.context_length")),
+            "beta_fast": field(r, f"{arch}.rope.scaling.yarn_beta_fast", 32.0),
+            "beta_slow": field(r, f"{arch}.rope.scaling.yarn_beta_slow", 1.0),
+        }
     w = {}
     for t in r.tensors:
         a = dequantize(t.data, t.tensor_type).astype(np.float64)
@@ -47,11 +66,28 @@ def rmsnorm(x, g, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * g
 
 
+def rope_freqs(hp):
+    """Inverse frequency per pair and the magnitude m on cos and sin."""
+    n_rot, base = hp["n_rot"], hp["base"]
+    inv = 1.0 / base ** (np.arange(0, n_rot, 2, dtype=np.float64) / n_rot)
+    y = hp.get("yarn")
+    if y is None:
+        return inv, 1.0
+
+    def corr(n):
+        return n_rot * math.log(y["orig"] / (2 * math.pi * n)) / (2 * math.log(base))
+    low = max(0, math.floor(corr(y["beta_fast"])))
+    high = min(n_rot - 1, math.ceil(corr(y["beta_slow"])))
+    ramp = np.clip((np.arange(n_rot // 2) - low) / max(0.001, high - low), 0.0, 1.0)
+    inv = inv * (1 - ramp) + inv / y["s"] * ramp
+    return inv, 0.1 * math.log(y["s"]) + 1.0
+
+
 def rope(x, pos, hp, neox):
     d, n_rot = hp["head_dim"], hp["n_rot"]
-    inv = 1.0 / hp["base"] ** (np.arange(0, n_rot, 2, dtype=np.float64) / n_rot)
+    inv, m = rope_freqs(hp)
     ang = pos[:, None] * inv[None, :]                    # [T, n_rot/2]
-    c, s = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    c, s = m * np.cos(ang)[:, None, :], m * np.sin(ang)[:, None, :]
     y = x.copy()
     if neox:
         a, b = x[..., : n_rot // 2], x[..., n_rot // 2: n_rot]
