@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 	enum cpu_simd_level top = cpu_simd_level();
 	printf("# cpu: %s\n# levels up to %s; GFLOP/s = 2*rows*cols*batch/time\n",
 	    cpu_features_string(), cpu_simd_name(top));
-	printf("%-5s %-7s %-6s %11s %7s %6s %9s %12s\n", "type", "level", "kernel", "rows x cols",
+	printf("%-5s %-7s %-11s %11s %7s %6s %9s %12s\n", "type", "level", "kernel", "rows x cols",
 	    "threads", "batch", "GFLOP/s", "rows/s");
 
 	struct threadpool *pools[2];
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
 						el = now() - t0;
 					} while (el < min_time || reps < 3);
 					double per = el / reps;
-					printf("%-5s %-7s %-6s %5zux%-5zu %7d %6zu %9.2f %12.0f\n",
+					printf("%-5s %-7s %-11s %5zux%-5zu %7d %6zu %9.2f %12.0f\n",
 					    ggml_type_traits_of(t)->name, cpu_simd_name((enum cpu_simd_level)l),
 					    quant_kernels_active()->dot_level[t], rows, cols, threads[ni],
 					    batch, 2.0 * (double)rows * (double)cols * (double)batch / per * 1e-9,

@@ -38,12 +38,6 @@ AVX512_INLINE __m512 halves_ps(float a, float b)
 	    _mm256_castps_pd(_mm256_set1_ps(b)), 1));
 }
 
-AVX512_INLINE __m512i halves_epi16(int a, int b)
-{
-	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)a)),
-	    _mm256_set1_epi16((short)b), 1);
-}
-
 AVX512_INLINE float hsum8(__m256 v)
 {
 	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -127,8 +121,8 @@ AVX512_INLINE void dot32(size_t n, const uint8_t *b, const unsigned char *act, s
 			__m512 scale = _mm512_mul_ps(dw, _mm512_load_ps(dx[t] + 8 * i));
 			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), scale, acc[t]);
 			if (kind != KIND_Q8_0)
-				bias[t] = _mm_fmadd_ps(off, _mm_castpd_ps(_mm_load_sd(
-				    (const double *)(const void *)(s[t] + i))), bias[t]);
+				bias[t] = _mm_fmadd_ps(off, _mm_castsi128_ps(_mm_loadl_epi64(
+				    (const __m128i *)(const void *)(s[t] + i))), bias[t]);
 		}
 	}
 	float tail[QUANT_MAX_NX] = { 0 };
@@ -254,14 +248,22 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 	}
 	const __m256i m4 = _mm256_set1_epi8(0xf);
 	for (size_t i = 0; i < nb; i++, b += bs) {
-		__m512i isum[QUANT_MAX_NX];
+		/* two integer accumulators per row: vpdpwssd's latency would otherwise bound a
+		 * single activation row */
+		__m512i isum[QUANT_MAX_NX][2];
 #pragma GCC unroll 4
 		for (int t = 0; t < nx; t++)
-			isum[t] = _mm512_setzero_si512();
+			isum[t][0] = isum[t][1] = _mm512_setzero_si512();
 		float d;
 		if (kk != KK_Q6_K) {
-			uint8_t sc[8], mn[8];
-			unpack_scales_k4(b + 4, sc, mn);
+			uint64_t sc64, mn64;
+			unpack_scales_k4_u64(b + 4, &sc64, &mn64);
+			/* 16-bit scales 0..7; chunk c takes scale 2c for its low 256 bits and
+			 * 2c+1 for its high 256 bits */
+			__m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(
+			    _mm_set_epi64x(0, (long long)sc64)));
+			const __m512i pick = _mm512_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+			    1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 			d = load_fp16(b);
 			float dmin = load_fp16(b + 2);
 			const uint8_t *qs = b + (kk == KK_Q4_K ? 16 : 48);
@@ -278,15 +280,17 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 					    _mm256_set1_epi8((char)(2 << (2 * c)))), hi, sixteen);
 				}
 				__m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-				__m512i sv = halves_epi16(sc[2 * c], sc[2 * c + 1]);
+				__m512i sv = _mm512_permutexvar_epi16(_mm512_add_epi16(pick,
+				    _mm512_set1_epi16((short)(2 * c))), sc16);
 #pragma GCC unroll 4
 				for (int t = 0; t < nx; t++) {
 					__m512i a = _mm512_loadu_si512((const void *)(q[t] + i * QK_K + 64 * c));
-					isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(u, a), sv);
+					isum[t][c & 1] = _mm512_dpwssd_epi32(isum[t][c & 1],
+					    _mm512_maddubs_epi16(u, a), sv);
 				}
 			}
 			/* mins: m[j] against the two sums per 16 of sub-block j */
-			__m128i m8 = _mm_loadl_epi64((const __m128i *)(const void *)mn);
+			__m128i m8 = _mm_set_epi64x(0, (long long)mn64);
 			__m256i mv = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
 #pragma GCC unroll 4
 			for (int t = 0; t < nx; t++) {
@@ -321,21 +325,23 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 					const int8_t *qq = q[t] + i * QK_K + 128 * half;
 					__m512i a0 = _mm512_loadu_si512((const void *)qq);
 					__m512i a1 = _mm512_loadu_si512((const void *)(qq + 64));
-					isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(u_lo, a0), s_lo);
-					isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(u_hi, a1), s_hi);
+					isum[t][0] = _mm512_dpwssd_epi32(isum[t][0],
+					    _mm512_maddubs_epi16(u_lo, a0), s_lo);
+					isum[t][1] = _mm512_dpwssd_epi32(isum[t][1],
+					    _mm512_maddubs_epi16(u_hi, a1), s_hi);
 				}
 			}
 			/* -32 * sum(scale * sum of q per 16), folded into the integer sum */
 #pragma GCC unroll 4
 			for (int t = 0; t < nx; t++) {
 				__m256i p = _mm256_madd_epi16(sc16, load256(bsum[t] + i * 16));
-				isum[t] = _mm512_sub_epi32(isum[t], _mm512_inserti64x4(
+				isum[t][0] = _mm512_sub_epi32(isum[t][0], _mm512_inserti64x4(
 				    _mm512_setzero_si512(), _mm256_slli_epi32(p, 5), 0));
 			}
 		}
 #pragma GCC unroll 4
 		for (int t = 0; t < nx; t++)
-			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]),
+			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(isum[t][0], isum[t][1])),
 			    _mm512_set1_ps(d * da[t][i]), acc[t]);
 	}
 #pragma GCC unroll 4
@@ -343,9 +349,28 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 		out[t] = _mm512_reduce_add_ps(acc[t]) - hsum8(accm[t]);
 }
 
-KERNEL_FN(dot_q4_K, dotk, KK_Q4_K)
-KERNEL_FN(dot_q5_K, dotk, KK_Q5_K)
+KERNEL_FN(dot_q4_K_512, dotk, KK_Q4_K)
+KERNEL_FN(dot_q5_K_512, dotk, KK_Q5_K)
 KERNEL_FN(dot_q6_K, dotk, KK_Q6_K)
+
+/* One activation row (decode): the AVX2 kernels are faster for q4_K/q5_K, see quant-avx2.c. */
+static AVX512 void dot_q4_K(size_t n, const void *w, const unsigned char *act, size_t stride,
+    int nx, float *out)
+{
+	if (nx == 1)
+		quant_dot_q4_K_avx2(n, w, act, stride, nx, out);
+	else
+		dot_q4_K_512(n, w, act, stride, nx, out);
+}
+
+static AVX512 void dot_q5_K(size_t n, const void *w, const unsigned char *act, size_t stride,
+    int nx, float *out)
+{
+	if (nx == 1)
+		quant_dot_q5_K_avx2(n, w, act, stride, nx, out);
+	else
+		dot_q5_K_512(n, w, act, stride, nx, out);
+}
 
 /* --- fp16 rows -------------------------------------------------------------------------- */
 
@@ -388,7 +413,7 @@ const struct quant_kernels quant_kernels_avx512 = {
 		[GGML_TYPE_BF16] = "avx512", [GGML_TYPE_Q4_0] = "avx512",
 		[GGML_TYPE_Q4_1] = "avx512", [GGML_TYPE_Q5_0] = "avx512",
 		[GGML_TYPE_Q5_1] = "avx512", [GGML_TYPE_Q8_0] = "avx512",
-		[GGML_TYPE_Q4_K] = "avx512", [GGML_TYPE_Q5_K] = "avx512",
+		[GGML_TYPE_Q4_K] = "avx512+avx2", [GGML_TYPE_Q5_K] = "avx512+avx2",
 		[GGML_TYPE_Q6_K] = "avx512",
 	},
 	.fp16_to_f32 = fp16_to_f32,

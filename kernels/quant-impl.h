@@ -70,6 +70,18 @@ static inline uint32_t load_u32_le(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* The same 8 scales and 8 mins as byte lanes of two 64-bit words (scale j in byte j), computed
+ * in registers so SIMD code can load them without a store-forwarding stall. */
+static inline void unpack_scales_k4_u64(const uint8_t *q, uint64_t *sc, uint64_t *m)
+{
+	uint32_t a = load_u32_le(q), b = load_u32_le(q + 4), c = load_u32_le(q + 8);
+	uint32_t sc_lo = a & 0x3f3f3f3fu, m_lo = b & 0x3f3f3f3fu;
+	uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+	uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+	*sc = (uint64_t)sc_lo | (uint64_t)sc_hi << 32;
+	*m = (uint64_t)m_lo | (uint64_t)m_hi << 32;
+}
+
 /* roundf() without the libm call: nearest integer, halves away from zero (|x| < 2^31). */
 static inline float quant_round_away(float x)
 {
@@ -84,6 +96,8 @@ void quant_act_row_q8_K_scalar(const float *x, unsigned char *row, size_t n);
 #if QUANT_X86
 void quant_act_row_q8_0_avx2(const float *x, unsigned char *row, size_t n);
 void quant_act_row_q8_K_avx2(const float *x, unsigned char *row, size_t n);
+void quant_dot_q4_K_avx2(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q5_K_avx2(size_t, const void *, const unsigned char *, size_t, int, float *);
 #endif
 
 /* quant-scalar.c, quant-avx2.c, quant-avx512.c */

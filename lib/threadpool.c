@@ -1,10 +1,9 @@
-/* threadpool.c: helpers wait for a job word to change (spin, then a condition variable) and
- * join a job by incrementing the count in that word; the caller waits for the helpers that
- * joined by spinning, then yielding, since they finish close together.
- *
- * The job word packs the job's generation (high 32 bits), a closed flag and the number of
- * helpers that joined. Joining is a compare-and-swap on the whole word, so a helper can only
- * join the generation it saw, never run a later job twice or a closed job late. */
+/* threadpool.c: a job is published by bumping a generation counter; each index of the job is
+ * claimed by a compare-and-swap of its slot from the previous generation to the current one,
+ * by its helper or, when the caller gets there first, by the caller. The caller then waits only
+ * for helpers that claimed an index, spinning and then yielding, since they finish close
+ * together. A stale helper (it saw generation g but was descheduled until g was over) cannot
+ * claim anything, because by then the caller has claimed every slot for g or later. */
 #include "lib/threadpool.h"
 
 #include <pthread.h>
@@ -15,28 +14,26 @@
 
 #include "lib/util.h"
 
-/* Pause-loop iterations before a helper sleeps (tens of microseconds: the next job of a
+/* Pause-loop iterations before a helper sleeps (about 100 microseconds: the next job of a
  * forward pass usually comes sooner), and before a waiting caller starts to yield its core. */
 #define SPIN_BEFORE_SLEEP 2048
 #define SPIN_BEFORE_YIELD 1024
-
-#define JOB_CLOSED ((uint64_t)1 << 31)
-#define JOB_COUNT_MASK (JOB_CLOSED - 1)
 
 struct helper {
 	struct threadpool *tp;   /* back pointer */
 	int index;               /* 1..n_threads-1 */
 	pthread_t thread;
+	_Alignas(64) uint32_t claimed;   /* atomic: generation for which this index was claimed */
 };
 
 struct threadpool {
 	int n_threads;              /* including the caller */
-	struct helper *helpers;     /* n_threads - 1 of them */
-	threadpool_fn fn;           /* the current job; written before the job word moves */
+	struct helper *helpers;     /* helpers[i - 1] owns index i */
+	threadpool_fn fn;           /* the current job; written before generation moves */
 	void *ctx;
 	/* Atomics, each on its own cache line so spinning readers don't slow the writers. */
-	_Alignas(64) uint64_t job;          /* generation << 32 | JOB_CLOSED | helpers joined */
-	_Alignas(64) int n_done;            /* helpers finished with the current job */
+	_Alignas(64) uint32_t generation;   /* bumped once per job (and once for shutdown) */
+	_Alignas(64) int n_done;            /* helper-claimed indices finished this job */
 	_Alignas(64) int n_sleeping;        /* helpers in (or entering) pthread_cond_wait */
 	int stop;                           /* set before the shutdown generation */
 	pthread_mutex_t lock;               /* guards the sleep/wake hand-off */
@@ -50,30 +47,35 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static inline uint32_t generation_of(uint64_t w)
+/* Claim index slot h for generation g: 1 if this thread now owns it. Every slot holds g - 1
+ * when job g starts (job g - 1 ended with all its slots claimed), so the swap from exactly
+ * g - 1 fails for a second claimant and for a stale helper alike. */
+static int claim(struct helper *h, uint32_t g)
 {
-	return (uint32_t)(w >> 32);
+	uint32_t expected = g - 1;
+	return __atomic_compare_exchange_n(&h->claimed, &expected, g, 0, __ATOMIC_ACQ_REL,
+	    __ATOMIC_ACQUIRE);
 }
 
-/* Wait until the job word's generation differs from seen; returns the word. */
-static uint64_t wait_for_job(struct threadpool *tp, uint32_t seen)
+/* Wait until the generation differs from seen; returns the new one. */
+static uint32_t wait_for_job(struct threadpool *tp, uint32_t seen)
 {
-	uint64_t w;
+	uint32_t g;
 	for (int i = 0; i < SPIN_BEFORE_SLEEP; i++) {
-		w = __atomic_load_n(&tp->job, __ATOMIC_ACQUIRE);
-		if (generation_of(w) != seen)
-			return w;
+		g = __atomic_load_n(&tp->generation, __ATOMIC_ACQUIRE);
+		if (g != seen)
+			return g;
 		cpu_relax();
 	}
 	pthread_mutex_lock(&tp->lock);
 	/* seq_cst on both sides: either start_job() sees n_sleeping > 0 and broadcasts under the
 	 * lock, or we see its new generation here. */
 	__atomic_add_fetch(&tp->n_sleeping, 1, __ATOMIC_SEQ_CST);
-	while (generation_of(w = __atomic_load_n(&tp->job, __ATOMIC_SEQ_CST)) == seen)
+	while ((g = __atomic_load_n(&tp->generation, __ATOMIC_SEQ_CST)) == seen)
 		pthread_cond_wait(&tp->wake, &tp->lock);
 	__atomic_sub_fetch(&tp->n_sleeping, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&tp->lock);
-	return w;
+	return g;
 }
 
 static void *helper_main(void *arg)
@@ -82,40 +84,44 @@ static void *helper_main(void *arg)
 	struct threadpool *tp = h->tp;
 	uint32_t seen = 0;
 	for (;;) {
-		uint64_t w = wait_for_job(tp, seen);
+		seen = wait_for_job(tp, seen);
 		if (__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE))
 			break;
-		uint32_t g = generation_of(w);
-		seen = g;
-		/* Join generation g unless it is closed or already replaced. */
-		while (generation_of(w) == g && !(w & JOB_CLOSED)) {
-			if (__atomic_compare_exchange_n(&tp->job, &w, w + 1, 0, __ATOMIC_ACQ_REL,
-			    __ATOMIC_ACQUIRE)) {
-				tp->fn(tp->ctx, h->index, tp->n_threads);
-				__atomic_add_fetch(&tp->n_done, 1, __ATOMIC_RELEASE);
-				break;
-			}
+		if (claim(h, seen)) {
+			tp->fn(tp->ctx, h->index, tp->n_threads);
+			__atomic_add_fetch(&tp->n_done, 1, __ATOMIC_RELEASE);
 		}
 	}
 	return NULL;
 }
 
 /* Publish the next generation (fn and ctx are already stored) and wake sleeping helpers. */
-static void start_job(struct threadpool *tp)
+static uint32_t start_job(struct threadpool *tp)
 {
 	__atomic_store_n(&tp->n_done, 0, __ATOMIC_RELAXED);
-	uint64_t w = __atomic_load_n(&tp->job, __ATOMIC_RELAXED);
-	__atomic_store_n(&tp->job, (uint64_t)(generation_of(w) + 1) << 32, __ATOMIC_SEQ_CST);
+	uint32_t g = __atomic_add_fetch(&tp->generation, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&tp->n_sleeping, __ATOMIC_SEQ_CST) > 0) {
 		pthread_mutex_lock(&tp->lock);
 		pthread_cond_broadcast(&tp->wake);
 		pthread_mutex_unlock(&tp->lock);
 	}
+	return g;
 }
 
-static void wait_done(struct threadpool *tp, int want)
+/* After the caller's own index: take every unclaimed index (running it unless greedy), then
+ * wait for the helpers that claimed theirs. */
+static void finish_job(struct threadpool *tp, uint32_t g, int run_unclaimed)
 {
-	for (int i = 0; __atomic_load_n(&tp->n_done, __ATOMIC_ACQUIRE) != want; i++) {
+	int by_helpers = 0;
+	for (int i = 1; i < tp->n_threads; i++) {
+		if (claim(&tp->helpers[i - 1], g)) {
+			if (run_unclaimed)
+				tp->fn(tp->ctx, i, tp->n_threads);
+		} else {
+			by_helpers++;
+		}
+	}
+	for (int i = 0; __atomic_load_n(&tp->n_done, __ATOMIC_ACQUIRE) != by_helpers; i++) {
 		if (i < SPIN_BEFORE_YIELD)
 			cpu_relax();
 		else
@@ -129,15 +135,17 @@ int threadpool_create(int n_threads, struct threadpool **out, char **err)
 	if (n_threads < 1 || n_threads > THREADPOOL_MAX_THREADS)
 		return q_error(err, "thread pool: %d threads is out of range 1..%d", n_threads,
 		    THREADPOOL_MAX_THREADS);
-	/* The struct is over-aligned (cache-line fields), which calloc doesn't promise. */
-	void *mem = NULL;
-	if (posix_memalign(&mem, 64, sizeof(struct threadpool)) != 0)
+	/* Both structs are over-aligned (cache-line fields), which calloc doesn't promise. */
+	void *mem = NULL, *hmem = NULL;
+	size_t hbytes = sizeof(struct helper) * (size_t)n_threads;
+	if (posix_memalign(&mem, 64, sizeof(struct threadpool)) != 0 ||
+	    posix_memalign(&hmem, 64, hbytes) != 0)
 		fatal("out of memory allocating a thread pool");
 	struct threadpool *tp = memset(mem, 0, sizeof(struct threadpool));
+	tp->helpers = memset(hmem, 0, hbytes);
 	tp->n_threads = n_threads;
 	pthread_mutex_init(&tp->lock, NULL);
 	pthread_cond_init(&tp->wake, NULL);
-	tp->helpers = xcalloc((size_t)n_threads, sizeof *tp->helpers);
 	for (int i = 1; i < n_threads; i++) {
 		struct helper *h = &tp->helpers[i - 1];
 		h->tp = tp;
@@ -154,7 +162,7 @@ int threadpool_create(int n_threads, struct threadpool **out, char **err)
 	return 0;
 }
 
-void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *ctx)
+static void run(struct threadpool *tp, threadpool_fn fn, void *ctx, int run_unclaimed)
 {
 	if (tp == NULL || tp->n_threads == 1) {
 		fn(ctx, 0, 1);
@@ -162,23 +170,19 @@ void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *ctx)
 	}
 	tp->fn = fn;
 	tp->ctx = ctx;
-	start_job(tp);
+	uint32_t g = start_job(tp);
 	fn(ctx, 0, tp->n_threads);
-	wait_done(tp, tp->n_threads - 1);
+	finish_job(tp, g, run_unclaimed);
+}
+
+void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *ctx)
+{
+	run(tp, fn, ctx, 1);
 }
 
 void threadpool_run_greedy(struct threadpool *tp, threadpool_fn fn, void *ctx)
 {
-	if (tp == NULL || tp->n_threads == 1) {
-		fn(ctx, 0, 1);
-		return;
-	}
-	tp->fn = fn;
-	tp->ctx = ctx;
-	start_job(tp);
-	fn(ctx, 0, tp->n_threads);
-	uint64_t w = __atomic_fetch_or(&tp->job, JOB_CLOSED, __ATOMIC_ACQ_REL);
-	wait_done(tp, (int)(w & JOB_COUNT_MASK));
+	run(tp, fn, ctx, 0);
 }
 
 int threadpool_size(const struct threadpool *tp)
