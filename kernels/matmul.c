@@ -13,6 +13,7 @@
 
 struct matmul_job {
 	quant_dot_fn dot;
+	quant_dot_rows_fn dot_rows;   /* QUANT_ROWS_NW rows at a time, or NULL */
 	const unsigned char *w;       /* the first weight row */
 	size_t row_bytes;             /* bytes per weight row */
 	size_t n_rows;
@@ -36,7 +37,13 @@ static void run_chunk(const struct matmul_job *job, size_t r0, size_t r1)
 			for (size_t t = t0; t < t1; t += QUANT_MAX_NX) {
 				int nx = t1 - t < QUANT_MAX_NX ? (int)(t1 - t) : QUANT_MAX_NX;
 				const unsigned char *a = act->rows + t * act->stride;
-				for (size_t r = tr; r < tr1; r++) {
+				size_t r = tr;
+				if (job->dot_rows != NULL)
+					for (; r + QUANT_ROWS_NW <= tr1; r += QUANT_ROWS_NW)
+						job->dot_rows(n, job->w + r * job->row_bytes,
+						    job->row_bytes, a, act->stride, nx,
+						    job->y + t * n_rows + r, n_rows);
+				for (; r < tr1; r++) {
 					job->dot(n, job->w + r * job->row_bytes, a, act->stride, nx,
 					    out);
 					for (int k = 0; k < nx; k++)
@@ -84,6 +91,7 @@ int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum g
 
 	struct matmul_job job = {
 		.dot = k->dot[type],
+		.dot_rows = k->dot_rows[type],
 		.w = w,
 		.row_bytes = row_bytes,
 		.n_rows = n_rows,
@@ -91,13 +99,18 @@ int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum g
 		.y = y,
 	};
 	int nth = threadpool_size(tp);
-	job.tile_rows = row_bytes >= TILE_BYTES ? 1 : TILE_BYTES / row_bytes;
+	/* Tiles and chunks are whole groups of QUANT_ROWS_NW rows where the multi-row kernel
+	 * exists, so that only the last rows of the matrix go one at a time. */
+	size_t group = job.dot_rows != NULL ? QUANT_ROWS_NW : 1;
+	job.tile_rows = row_bytes * group >= TILE_BYTES ? group
+	    : TILE_BYTES / row_bytes / group * group;
 	/* About eight chunks per thread balances an unevenly loaded machine; no chunk is
 	 * smaller than 4 rows (the counter would cost more than the work). */
 	size_t want = (size_t)nth * 8;
 	job.chunk_rows = (n_rows + want - 1) / want;
 	if (job.chunk_rows < 4)
 		job.chunk_rows = 4;
+	job.chunk_rows = (job.chunk_rows + group - 1) / group * group;
 	job.n_chunks = (n_rows + job.chunk_rows - 1) / job.chunk_rows;
 	if (nth == 1 || job.n_chunks == 1)
 		matmul_worker(&job, 0, 1);

@@ -5,10 +5,12 @@
  * W is n_rows rows of n_cols elements stored row after row (GGUF layout: ne[0] = n_cols);
  * n_cols must be a whole number of the type's blocks. X holds n_tokens rows of n_cols floats
  * and Y receives n_tokens rows of n_rows floats: Y[t*n_rows + r] = dot(W row r, X row t).
- * The activations are quantized once per call (Q8_0 or Q8_K, see quant.h); several products
- * sharing one input (q, k and v) can quantize once with quant_act_prepare() and call
- * matmul_act(). For batches the kernels take four tokens per pass over a weight row and keep a
- * tile of weight rows in L1 while all the tokens go by. */
+ * The activations are quantized once per call (Q8_0, Q8_1 or Q8_K, see quant.h); several
+ * products sharing one input (q, k and v) can quantize once with quant_act_prepare() and call
+ * matmul_act(). The kernels take up to four tokens per pass over a weight row (four weight rows
+ * at a time where the SIMD level has a multi-row kernel) and keep a tile of weight rows in L1
+ * while all the tokens go by. Every output is computed with ggml's order of operations for the
+ * 32-element block types, whatever the tiling, so results do not depend on batch or threads. */
 #ifndef QUIRE_KERNELS_MATMUL_H
 #define QUIRE_KERNELS_MATMUL_H
 

@@ -58,69 +58,73 @@ AVX2_INLINE __m256i unpack_nibbles(const uint8_t *qs)
 
 enum kind { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1, KIND_Q8_0 };
 
+/* One block's 32 weight values, as quant-scalar.c's block_values() has them: unsigned u for
+ * q4_1/q5_1 (with *m the minimum), signed values for the others. */
+AVX2_INLINE __m256i block_w(const uint8_t *b, const enum kind kind, float *m)
+{
+	switch (kind) {
+	case KIND_Q4_0:
+		return _mm256_sub_epi8(unpack_nibbles(b + 2), _mm256_set1_epi8(8));
+	case KIND_Q4_1:
+		*m = load_fp16(b + 2);
+		return unpack_nibbles(b + 4);
+	case KIND_Q5_0:
+		return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(b + 6), _mm256_and_si256(
+		    bytes_from_bits(load_u32_le(b + 2)), _mm256_set1_epi8(0x10))), _mm256_set1_epi8(16));
+	case KIND_Q5_1:
+		*m = load_fp16(b + 2);
+		return _mm256_or_si256(unpack_nibbles(b + 8), _mm256_and_si256(
+		    bytes_from_bits(load_u32_le(b + 4)), _mm256_set1_epi8(0x10)));
+	default:
+		return _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
+	}
+}
+
+/* ggml's order (see quant-scalar.c): per block 8 integer sums of 4 products, one fma per lane
+ * into one accumulator per activation row, ggml's horizontal sum, then the minimum terms. */
 AVX2_INLINE void dot32(size_t n, const uint8_t *b, const unsigned char *act, size_t stride,
     const int nx, float *out, const enum kind kind)
 {
 	const size_t bs = kind == KIND_Q4_0 ? 18 : kind == KIND_Q4_1 ? 20 : kind == KIND_Q5_0 ? 22
 	    : kind == KIND_Q5_1 ? 24 : 34;
+	const int has_m = kind == KIND_Q4_1 || kind == KIND_Q5_1;
 	const size_t nb = n / 32;
 	const int8_t *q[QUANT_MAX_NX];
 	const float *dx[QUANT_MAX_NX], *s[QUANT_MAX_NX];
-	__m256 acc[QUANT_MAX_NX][2];
-	float bias[QUANT_MAX_NX];
+	__m256 acc[QUANT_MAX_NX];
+	float summs[QUANT_MAX_NX];
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++) {
 		const unsigned char *row = act + (size_t)t * stride;
 		q[t] = act_q(row);
 		dx[t] = act_dx_q8_0(row, n);
 		s[t] = act_s_q8_0(row, n);
-		acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-		bias[t] = 0;
+		acc[t] = _mm256_setzero_ps();
+		summs[t] = 0;
 	}
 	const __m256i ones = _mm256_set1_epi16(1);
 	for (size_t i = 0; i < nb; i++, b += bs) {
-		__m256i u, wsign = _mm256_setzero_si256();
-		float d = load_fp16(b), off = 0;
-		switch (kind) {
-		case KIND_Q4_0:
-			u = unpack_nibbles(b + 2);
-			off = -8 * d;
-			break;
-		case KIND_Q4_1:
-			u = unpack_nibbles(b + 4);
-			off = load_fp16(b + 2);
-			break;
-		case KIND_Q5_0:
-			u = _mm256_or_si256(unpack_nibbles(b + 6), _mm256_and_si256(
-			    bytes_from_bits(load_u32_le(b + 2)), _mm256_set1_epi8(0x10)));
-			off = -16 * d;
-			break;
-		case KIND_Q5_1:
-			u = _mm256_or_si256(unpack_nibbles(b + 8), _mm256_and_si256(
-			    bytes_from_bits(load_u32_le(b + 4)), _mm256_set1_epi8(0x10)));
-			off = load_fp16(b + 2);
-			break;
-		default:
-			wsign = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
-			u = _mm256_sign_epi8(wsign, wsign);   /* |w|, fits unsigned */
-			break;
-		}
-		__m256 dv = _mm256_set1_ps(d);
+		float m = 0;
+		__m256i w = block_w(b, kind, &m);
+		/* signed weights: |w| against the activations with w's sign (exact: |w| <= 128
+		 * and the activations are never -128) */
+		__m256i u = has_m ? w : _mm256_sign_epi8(w, w);
+		__m256 dv = _mm256_set1_ps(load_fp16(b));
 #pragma GCC unroll 4
 		for (int t = 0; t < nx; t++) {
 			__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(q[t] + 32 * i));
-			if (kind == KIND_Q8_0)
-				a = _mm256_sign_epi8(a, wsign);
+			if (!has_m)
+				a = _mm256_sign_epi8(a, w);
 			__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), ones);
-			acc[t][i & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
-			    _mm256_mul_ps(dv, _mm256_load_ps(dx[t] + 8 * i)), acc[t][i & 1]);
-			if (kind != KIND_Q8_0)
-				bias[t] += off * s[t][i];
+			acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_load_ps(dx[t] + 8 * i)),
+			    _mm256_cvtepi32_ps(p), acc[t]);
+			if (has_m)
+				summs[t] = QUANT_SUMMS(summs[t], m, s[t][i]);
 		}
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++)
-		out[t] = hsum8(_mm256_add_ps(acc[t][0], acc[t][1])) + bias[t];
+		out[t] = hsum8(acc[t]) + summs[t];
 }
 
 /* Each exported kernel expands the template for nx = 1..4, so every instance keeps its
@@ -403,26 +407,27 @@ AVX2_INLINE float hmax8(__m256 v)
 	return _mm_cvtss_f32(m);
 }
 
-/* quant_round_away() on eight lanes, then to int32. */
-AVX2_INLINE __m256i round_away_epi32(__m256 x)
+/* Nearest integer, ties to even (quant_round_even()), to int32; NaN gives INT32_MIN. */
+AVX2_INLINE __m256i round_even_epi32(__m256 x)
 {
-	__m256 t = _mm256_round_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-	__m256 f = _mm256_sub_ps(x, t);
-	__m256 up = _mm256_and_ps(_mm256_cmp_ps(f, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
-	    _mm256_set1_ps(1.0f));
-	__m256 dn = _mm256_and_ps(_mm256_cmp_ps(f, _mm256_set1_ps(-0.5f), _CMP_LE_OQ),
-	    _mm256_set1_ps(1.0f));
-	return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(t, up), dn));
+	return _mm256_cvtps_epi32(_mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-/* 4 x 8 int32 (each in -127..127) -> 32 int8 in order. */
+AVX2_INLINE __m256i clamp_epi32(__m256i x, int lo, int hi)
+{
+	return _mm256_max_epi32(_mm256_min_epi32(x, _mm256_set1_epi32(hi)), _mm256_set1_epi32(lo));
+}
+
+/* 4 x 8 int32 (each in -128..127) -> 32 int8 in order. */
 AVX2_INLINE __m256i pack_i8(__m256i a, __m256i b, __m256i c, __m256i d)
 {
 	__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
 	return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-AVX2 void quant_act_row_q8_0_avx2(const float *x, unsigned char *row, size_t n)
+/* Q8_0 (q1 == 0) or Q8_1 (q1 == 1) activation row: q8_block() and act_row_q8() of
+ * quant-rows.c, eight lanes at a time. */
+AVX2_INLINE void act_row_q8(const float *x, unsigned char *row, size_t n, const int q1)
 {
 	int8_t *q = (int8_t *)row;
 	float *d = (float *)(void *)(row + n);
@@ -439,17 +444,30 @@ AVX2 void quant_act_row_q8_0_avx2(const float *x, unsigned char *row, size_t n)
 		}
 		float amax = hmax8(m);
 		float dd = amax / 127.0f;
-		float id = dd != 0 ? 1.0f / dd : 0.0f;
-		__m256 idv = _mm256_set1_ps(id);
+		__m256 idv = _mm256_set1_ps(amax != 0 ? 127.0f / amax : 0.0f);
 		__m256i r[4];
 		for (int k = 0; k < 4; k++)
-			r[k] = round_away_epi32(_mm256_mul_ps(v[k], idv));
+			r[k] = clamp_epi32(round_even_epi32(_mm256_mul_ps(v[k], idv)), -128, 127);
 		_mm256_storeu_si256((__m256i *)(void *)(q + i * QK8_0), pack_i8(r[0], r[1], r[2], r[3]));
-		d[i] = quant_fp16_to_f32(quant_f32_to_fp16(dd));
+		d[i] = _cvtsh_ss(_cvtss_sh(dd, _MM_FROUND_TO_NEAREST_INT));
 		_mm256_storeu_ps(dx + 8 * i, _mm256_set1_ps(d[i]));
-		__m256i sum = _mm256_add_epi32(_mm256_add_epi32(r[0], r[1]), _mm256_add_epi32(r[2], r[3]));
-		s[i] = d[i] * (float)hsum8i(sum);
+		int sum = hsum8i(_mm256_add_epi32(_mm256_add_epi32(r[0], r[1]),
+		    _mm256_add_epi32(r[2], r[3])));
+		if (q1)
+			s[i] = _cvtsh_ss(_cvtss_sh(dd * (float)sum, _MM_FROUND_TO_NEAREST_INT));
+		else
+			s[i] = d[i] * (float)sum;
 	}
+}
+
+AVX2 void quant_act_row_q8_0_avx2(const float *x, unsigned char *row, size_t n)
+{
+	act_row_q8(x, row, n, 0);
+}
+
+AVX2 void quant_act_row_q8_1_avx2(const float *x, unsigned char *row, size_t n)
+{
+	act_row_q8(x, row, n, 1);
 }
 
 AVX2 void quant_act_row_q8_K_avx2(const float *x, unsigned char *row, size_t n)
@@ -458,23 +476,20 @@ AVX2 void quant_act_row_q8_K_avx2(const float *x, unsigned char *row, size_t n)
 	float *d = (float *)(void *)(row + n);
 	int16_t *bsum = (int16_t *)(void *)(row + n + 4 * (n / QK_K));
 	const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-	const __m256 lim = _mm256_set1_ps(127.0f), nlim = _mm256_set1_ps(-127.0f);
 	for (size_t i = 0; i < n / QK_K; i++) {
 		const float *xb = x + i * QK_K;
 		__m256 m = _mm256_setzero_ps();
 		for (int k = 0; k < QK_K / 8; k++)
 			m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(xb + 8 * k), abs_mask));
 		float amax = hmax8(m);
-		d[i] = amax / 127.0f;
-		__m256 idv = _mm256_set1_ps(amax != 0 ? 127.0f / amax : 0.0f);
+		float id = amax != 0 ? 127.0f / amax : 0.0f;
+		d[i] = amax != 0 ? 1.0f / id : 0.0f;
+		__m256 idv = _mm256_set1_ps(id);
 		for (int k = 0; k < QK_K / 32; k++) {
 			__m256i r[4];
-			for (int j = 0; j < 4; j++) {
-				__m256 y = _mm256_mul_ps(_mm256_loadu_ps(xb + 32 * k + 8 * j), idv);
-				/* clamp after rounding, as the scalar code does */
-				__m256 t = _mm256_cvtepi32_ps(round_away_epi32(y));
-				r[j] = _mm256_cvttps_epi32(_mm256_max_ps(_mm256_min_ps(t, lim), nlim));
-			}
+			for (int j = 0; j < 4; j++)
+				r[j] = clamp_epi32(round_even_epi32(_mm256_mul_ps(
+				    _mm256_loadu_ps(xb + 32 * k + 8 * j), idv)), -127, 127);
 			_mm256_storeu_si256((__m256i *)(void *)(q + i * QK_K + 32 * k),
 			    pack_i8(r[0], r[1], r[2], r[3]));
 			bsum[i * 16 + 2 * (size_t)k] = (int16_t)hsum8i(_mm256_add_epi32(r[0], r[1]));
@@ -509,6 +524,7 @@ const struct quant_kernels quant_kernels_avx2 = {
 	.fp16_to_f32 = fp16_to_f32,
 	.f32_to_fp16 = f32_to_fp16,
 	.act_q8_0 = quant_act_row_q8_0_avx2,
+	.act_q8_1 = quant_act_row_q8_1_avx2,
 	.act_q8_K = quant_act_row_q8_K_avx2,
 };
 

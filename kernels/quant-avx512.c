@@ -1,5 +1,6 @@
 /* quant-avx512.c: dot-product kernels for AVX-512 F/BW/VL with VNNI, compiled per function with
- * target attributes. The 32-element block types take two blocks per 512-bit register; the
+ * target attributes. The 32-element block types follow ggml's order of float operations (see
+ * quant-scalar.c) and so work on 256-bit vectors, with vpdpbusd for the integer sums; the
  * K-quants take 64 elements at a time and apply sub-block scales with vpdpwssd.
  *
  * bf16 weights are widened exactly to f32 (a shift) and multiplied in f32: AVX512-BF16's
@@ -10,6 +11,9 @@
 #if QUANT_X86
 #include <immintrin.h>
 
+#ifndef QUANT_PREFETCH_GROUPS
+#define QUANT_PREFETCH_GROUPS 4   /* how many groups of rows ahead dot32_rows prefetches */
+#endif
 #define AVX512_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define AVX512 __attribute__((target(AVX512_TARGET)))
 #define AVX512_INLINE static inline __attribute__((always_inline, target(AVX512_TARGET)))
@@ -31,13 +35,6 @@ AVX512_INLINE __m256i load256(const void *p)
 	return _mm256_loadu_si256((const __m256i *)p);
 }
 
-/* Two floats, each broadcast to one half of a 512-bit register. */
-AVX512_INLINE __m512 halves_ps(float a, float b)
-{
-	return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)),
-	    _mm256_castps_pd(_mm256_set1_ps(b)), 1));
-}
-
 AVX512_INLINE float hsum8(__m256 v)
 {
 	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -53,101 +50,84 @@ enum kind { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1, KIND_Q8_0 };
 #define KIND_BYTES(kind) ((kind) == KIND_Q4_0 ? 18 : (kind) == KIND_Q4_1 ? 20 : \
 	(kind) == KIND_Q5_0 ? 22 : (kind) == KIND_Q5_1 ? 24 : 34)
 
-/* One block's values as 32 unsigned bytes in element order, its scale and its offset term
- * (x = d*u + off); for q8_0 u = |w| and *sign holds w, to move its sign onto the activations. */
-AVX512_INLINE __m256i block_u(const uint8_t *b, const enum kind kind, float *d, float *off,
-    __m256i *sign)
+AVX512_INLINE __m256i unpack_nibbles(const uint8_t *qs)
 {
 	const __m128i m4 = _mm_set1_epi8(0xf);
-	*d = load_fp16(b);
-	if (kind == KIND_Q8_0) {
-		*sign = load256(b + 2);
-		*off = 0;
-		return _mm256_abs_epi8(*sign);
-	}
-	int has_m = kind == KIND_Q4_1 || kind == KIND_Q5_1;
-	int has_h = kind == KIND_Q5_0 || kind == KIND_Q5_1;
-	__m128i v = load128(b + 2 + 2 * has_m + 4 * has_h);
-	__m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
-	if (has_h)
-		u = _mm256_mask_add_epi8(u, (__mmask32)load_u32_le(b + 2 + 2 * has_m), u,
-		    _mm256_set1_epi8(16));
-	*off = has_m ? load_fp16(b + 2) : kind == KIND_Q4_0 ? -8 * *d : -16 * *d;
-	return u;
+	__m128i v = load128(qs);
+	return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
 }
 
-/* Per pair of blocks and activation row: one vpdpbusd, then the 16 lane sums are scaled by
- * d_w * d_a (d_a from the expanded scales dx) into a float accumulator; the offset terms
- * off * s go into a second, 2-lane accumulator. */
+/* One block's 32 weight values, as quant-scalar.c's block_values() has them: unsigned u for
+ * q4_1/q5_1 (with *m the minimum), signed values for the others. */
+AVX512_INLINE __m256i block_w(const uint8_t *b, const enum kind kind, float *m)
+{
+	const __m256i sixteen = _mm256_set1_epi8(16);
+	switch (kind) {
+	case KIND_Q4_0:
+		return _mm256_sub_epi8(unpack_nibbles(b + 2), _mm256_set1_epi8(8));
+	case KIND_Q4_1:
+		*m = load_fp16(b + 2);
+		return unpack_nibbles(b + 4);
+	case KIND_Q5_0: {
+		__m256i u = unpack_nibbles(b + 6);
+		return _mm256_sub_epi8(_mm256_mask_add_epi8(u, (__mmask32)load_u32_le(b + 2), u,
+		    sixteen), sixteen);
+	}
+	case KIND_Q5_1: {
+		*m = load_fp16(b + 2);
+		__m256i u = unpack_nibbles(b + 8);
+		return _mm256_mask_add_epi8(u, (__mmask32)load_u32_le(b + 4), u, sixteen);
+	}
+	default:
+		return load256(b + 2);
+	}
+}
+
+/* ggml's order (see quant-scalar.c), with vpdpbusd for the integer sums of 4 products: one fma
+ * per block and lane into one 8-lane accumulator per activation row, ggml's horizontal sum,
+ * then the minimum terms. */
 AVX512_INLINE void dot32(size_t n, const uint8_t *b, const unsigned char *act, size_t stride,
     const int nx, float *out, const enum kind kind)
 {
 	const size_t bs = KIND_BYTES(kind);
+	const int has_m = kind == KIND_Q4_1 || kind == KIND_Q5_1;
 	const size_t nb = n / 32;
 	const int8_t *q[QUANT_MAX_NX];
-	const float *da[QUANT_MAX_NX], *s[QUANT_MAX_NX], *dx[QUANT_MAX_NX];
-	__m512 acc[QUANT_MAX_NX];
-	__m128 bias[QUANT_MAX_NX];
+	const float *s[QUANT_MAX_NX], *dx[QUANT_MAX_NX];
+	__m256 acc[QUANT_MAX_NX];
+	float summs[QUANT_MAX_NX];
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++) {
 		const unsigned char *row = act + (size_t)t * stride;
 		q[t] = act_q(row);
-		da[t] = act_d(row, n);
 		s[t] = act_s_q8_0(row, n);
 		dx[t] = act_dx_q8_0(row, n);
-		acc[t] = _mm512_setzero_ps();
-		bias[t] = _mm_setzero_ps();
+		acc[t] = _mm256_setzero_ps();
+		summs[t] = 0;
 	}
-	const __m512i zero = _mm512_setzero_si512();
-	size_t i = 0;
-	for (; i + 2 <= nb; i += 2, b += 2 * bs) {
-		float d0, d1, off0, off1;
-		__m256i s0, s1;
-		__m256i u0 = block_u(b, kind, &d0, &off0, &s0);
-		__m256i u1 = block_u(b + bs, kind, &d1, &off1, &s1);
-		__m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
-		__mmask64 neg = 0;
-		if (kind == KIND_Q8_0)
-			neg = (__mmask64)_mm256_movepi8_mask(s0) |
-			    (__mmask64)_mm256_movepi8_mask(s1) << 32;
-		__m512 dw = halves_ps(d0, d1);
-		__m128 off = _mm_setr_ps(off0, off1, 0, 0);
-#pragma GCC unroll 4
-		for (int t = 0; t < nx; t++) {
-			__m512i a = _mm512_loadu_si512((const void *)(q[t] + 32 * i));
-			if (kind == KIND_Q8_0)
-				a = _mm512_mask_sub_epi8(a, neg, zero, a);
-			__m512i p = _mm512_dpbusd_epi32(zero, u, a);
-			__m512 scale = _mm512_mul_ps(dw, _mm512_load_ps(dx[t] + 8 * i));
-			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), scale, acc[t]);
-			if (kind != KIND_Q8_0)
-				bias[t] = _mm_fmadd_ps(off, _mm_castsi128_ps(_mm_loadl_epi64(
-				    (const __m128i *)(const void *)(s[t] + i))), bias[t]);
-		}
-	}
-	float tail[QUANT_MAX_NX] = { 0 };
-	if (i < nb) {
-		float d0, off0;
-		__m256i s0;
-		__m256i u = block_u(b, kind, &d0, &off0, &s0);
+	const __m256i zero = _mm256_setzero_si256();
+	for (size_t i = 0; i < nb; i++, b += bs) {
+		float m = 0;
+		__m256i w = block_w(b, kind, &m);
+		/* signed weights: |w| against the activations with w's sign (exact: |w| <= 128
+		 * and the activations are never -128) */
+		__m256i u = has_m ? w : _mm256_sign_epi8(w, w);
+		__m256 dv = _mm256_set1_ps(load_fp16(b));
 #pragma GCC unroll 4
 		for (int t = 0; t < nx; t++) {
 			__m256i a = load256(q[t] + 32 * i);
-			if (kind == KIND_Q8_0)
-				a = _mm256_mask_sub_epi8(a, _mm256_movepi8_mask(s0),
-				    _mm256_setzero_si256(), a);
-			__m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, a);
-			tail[t] = hsum8(_mm256_mul_ps(_mm256_cvtepi32_ps(p),
-			    _mm256_set1_ps(d0 * da[t][i])));
-			if (kind != KIND_Q8_0)
-				tail[t] += off0 * s[t][i];
+			if (!has_m)
+				a = _mm256_sign_epi8(a, w);
+			__m256i p = _mm256_dpbusd_epi32(zero, u, a);
+			acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_load_ps(dx[t] + 8 * i)),
+			    _mm256_cvtepi32_ps(p), acc[t]);
+			if (has_m)
+				summs[t] = QUANT_SUMMS(summs[t], m, s[t][i]);
 		}
 	}
 #pragma GCC unroll 4
-	for (int t = 0; t < nx; t++) {
-		__m128 bsum = _mm_add_ss(bias[t], _mm_movehdup_ps(bias[t]));
-		out[t] = _mm512_reduce_add_ps(acc[t]) + tail[t] + _mm_cvtss_f32(bsum);
-	}
+	for (int t = 0; t < nx; t++)
+		out[t] = hsum8(acc[t]) + summs[t];
 }
 
 /* Each exported kernel expands its template for nx = 1..4 (accumulators stay in registers)
@@ -170,6 +150,86 @@ KERNEL_FN(dot_q4_1, dot32, KIND_Q4_1)
 KERNEL_FN(dot_q5_0, dot32, KIND_Q5_0)
 KERNEL_FN(dot_q5_1, dot32, KIND_Q5_1)
 KERNEL_FN(dot_q8_0, dot32, KIND_Q8_0)
+
+/* QUANT_ROWS_NW weight rows against nx activation rows: the float operations of dot32() for
+ * each pair (so bit-identical results), with the activation block loaded once for all rows and
+ * 4 * nx independent accumulators. The minimum terms of the 4 rows share one 4-lane register
+ * (lane k: row k's running fma, as in dot32()). */
+AVX512_INLINE void dot32_rows(size_t n, const uint8_t *w, size_t w_stride,
+    const unsigned char *act, size_t stride, const int nx, float *out, size_t out_stride,
+    const enum kind kind)
+{
+	enum { NW = QUANT_ROWS_NW };
+	const size_t bs = KIND_BYTES(kind);
+	const int has_m = kind == KIND_Q4_1 || kind == KIND_Q5_1;
+	const size_t nb = n / 32;
+	const int8_t *q[QUANT_MAX_NX];
+	const float *s[QUANT_MAX_NX], *dx[QUANT_MAX_NX];
+	__m256 acc[QUANT_MAX_NX][NW];
+	__m128 summs[QUANT_MAX_NX];
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++) {
+		const unsigned char *row = act + (size_t)t * stride;
+		q[t] = act_q(row);
+		s[t] = act_s_q8_0(row, n);
+		dx[t] = act_dx_q8_0(row, n);
+		for (int k = 0; k < NW; k++)
+			acc[t][k] = _mm256_setzero_ps();
+		summs[t] = _mm_setzero_ps();
+	}
+	const __m256i zero = _mm256_setzero_si256();
+	/* The rows lie one after the other, so a matrix is one stream of bytes; but read four
+	 * short rows at a time it looks to the hardware prefetcher like four streams too short
+	 * to detect. Prefetch the group after next ourselves, spread over this group's blocks
+	 * (prefetches never fault, so running past the matrix's end is harmless). */
+	const size_t span = NW * w_stride;
+	const uint8_t *ahead = w + QUANT_PREFETCH_GROUPS * span;
+	size_t pf = 0;
+	for (size_t i = 0; i < nb; i++) {
+		for (size_t pf_end = span * (i + 1) / nb; pf < pf_end; pf += 64)
+			_mm_prefetch((const char *)(ahead + pf), _MM_HINT_T0);
+		__m256i wv[NW], u[NW];
+		__m256 dw[NW];
+		float m[NW] = { 0 };
+#pragma GCC unroll 4
+		for (int k = 0; k < NW; k++) {
+			const uint8_t *b = w + (size_t)k * w_stride + i * bs;
+			wv[k] = block_w(b, kind, &m[k]);
+			u[k] = has_m ? wv[k] : _mm256_sign_epi8(wv[k], wv[k]);
+			dw[k] = _mm256_set1_ps(load_fp16(b));
+		}
+		__m128 mv = _mm_setr_ps(m[0], m[1], m[2], m[3]);
+#pragma GCC unroll 4
+		for (int t = 0; t < nx; t++) {
+			__m256i a = load256(q[t] + 32 * i);
+			__m256 da = _mm256_load_ps(dx[t] + 8 * i);
+#pragma GCC unroll 4
+			for (int k = 0; k < NW; k++) {
+				__m256i ak = has_m ? a : _mm256_sign_epi8(a, wv[k]);
+				__m256i p = _mm256_dpbusd_epi32(zero, u[k], ak);
+				acc[t][k] = _mm256_fmadd_ps(_mm256_mul_ps(dw[k], da),
+				    _mm256_cvtepi32_ps(p), acc[t][k]);
+			}
+			if (has_m)
+				summs[t] = _mm_fmadd_ps(mv, _mm_set1_ps(s[t][i]), summs[t]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++) {
+		float sm[NW];
+		_mm_storeu_ps(sm, summs[t]);
+		for (int k = 0; k < NW; k++)
+			out[(size_t)t * out_stride + (size_t)k] = hsum8(acc[t][k]) + sm[k];
+	}
+}
+
+#define ROWS_FN(name, kind)                                                              	static AVX512 void name(size_t n, const void *w, size_t w_stride,                	    const unsigned char *act, size_t stride, int nx, float *out, size_t out_stride) 	{                                                                                		for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride, 		    out += QUANT_MAX_NX * out_stride)                                    			dot32_rows(n, w, w_stride, act, stride, QUANT_MAX_NX, out, out_stride, kind); 		if (nx == 1) dot32_rows(n, w, w_stride, act, stride, 1, out, out_stride, kind); 		else if (nx == 2) dot32_rows(n, w, w_stride, act, stride, 2, out, out_stride, kind); 		else if (nx == 3) dot32_rows(n, w, w_stride, act, stride, 3, out, out_stride, kind); 		else if (nx == 4) dot32_rows(n, w, w_stride, act, stride, 4, out, out_stride, kind); 	}
+
+ROWS_FN(rows_q4_0, KIND_Q4_0)
+ROWS_FN(rows_q4_1, KIND_Q4_1)
+ROWS_FN(rows_q5_0, KIND_Q5_0)
+ROWS_FN(rows_q5_1, KIND_Q5_1)
+ROWS_FN(rows_q8_0, KIND_Q8_0)
 
 /* --- float weights ---------------------------------------------------------------------- */
 
@@ -408,6 +468,13 @@ const struct quant_kernels quant_kernels_avx512 = {
 		[GGML_TYPE_Q5_K] = dot_q5_K,
 		[GGML_TYPE_Q6_K] = dot_q6_K,
 	},
+	.dot_rows = {
+		[GGML_TYPE_Q4_0] = rows_q4_0,
+		[GGML_TYPE_Q4_1] = rows_q4_1,
+		[GGML_TYPE_Q5_0] = rows_q5_0,
+		[GGML_TYPE_Q5_1] = rows_q5_1,
+		[GGML_TYPE_Q8_0] = rows_q8_0,
+	},
 	.dot_level = {
 		[GGML_TYPE_F32] = "avx512", [GGML_TYPE_F16] = "avx512",
 		[GGML_TYPE_BF16] = "avx512", [GGML_TYPE_Q4_0] = "avx512",
@@ -419,6 +486,7 @@ const struct quant_kernels quant_kernels_avx512 = {
 	.fp16_to_f32 = fp16_to_f32,
 	.f32_to_fp16 = f32_to_fp16,
 	.act_q8_0 = quant_act_row_q8_0_avx2,
+	.act_q8_1 = quant_act_row_q8_1_avx2,
 	.act_q8_K = quant_act_row_q8_K_avx2,
 };
 

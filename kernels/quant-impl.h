@@ -3,6 +3,8 @@
 #ifndef QUIRE_KERNELS_QUANT_IMPL_H
 #define QUIRE_KERNELS_QUANT_IMPL_H
 
+#include <math.h>
+
 #include "kernels/quant.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -39,6 +41,7 @@ static inline const float *act_dx_q8_0(const unsigned char *row, size_t n)
 {
 	return (const float *)(const void *)(row + act_dx_offset_q8_0(n));
 }
+/* Q8_0 and Q8_1 rows share a layout; only the meaning of s differs (see struct quant_act). */
 static inline size_t act_row_bytes(enum ggml_type act_type, size_t n)
 {
 	size_t bytes = act_type == GGML_TYPE_Q8_K ? n + 4 * (n / QK_K) + 2 * (n / 16)
@@ -82,19 +85,39 @@ static inline void unpack_scales_k4_u64(const uint8_t *q, uint64_t *sc, uint64_t
 	*m = (uint64_t)m_lo | (uint64_t)m_hi << 32;
 }
 
-/* roundf() without the libm call: nearest integer, halves away from zero (|x| < 2^31). */
-static inline float quant_round_away(float x)
+/* ggml's horizontal sum of 8 float lanes (hsum_float_8 in its x86 code): the halves added lane
+ * by lane, then lanes 0+2 and 1+3, then those two. */
+static inline float quant_hsum8_order(const float a[8])
 {
-	float t = (float)(int32_t)x;
-	float f = x - t;
-	return f >= 0.5f ? t + 1 : f <= -0.5f ? t - 1 : t;
+	return ((a[4] + a[0]) + (a[6] + a[2])) + ((a[5] + a[1]) + (a[7] + a[3]));
+}
+
+/* The q4_1/q5_1 minimum term of one block added to the running sum: summs + m * s, rounded
+ * once (ggml's "summs += m * s" is compiled to a fused multiply-add on FMA machines). */
+#define QUANT_SUMMS(summs, m, s) fmaf((m), (s), (summs))
+
+/* The nearest integer to x, ties to even (what ggml's x86 quantizers get from
+ * _mm256_round_ps), for |x| < 2^22 or NaN: adding 1.5 * 2^23 leaves no bits below the units,
+ * so the addition itself rounds, in the default rounding mode, and the subtraction is exact. */
+static inline float quant_round_even(float x)
+{
+	const float magic = 12582912.0f;
+	return (x + magic) - magic;
+}
+
+/* float -> int8 with the saturation of vcvtps2dq + vpackss (NaN gives -128). */
+static inline int8_t quant_sat_i8(float v)
+{
+	return v >= 127.0f ? 127 : v >= -128.0f ? (int8_t)v : -128;
 }
 
 /* quant-rows.c: activation rows quantized in portable C; quant-avx2.c: the same with AVX2 */
 void quant_act_row_q8_0_scalar(const float *x, unsigned char *row, size_t n);
+void quant_act_row_q8_1_scalar(const float *x, unsigned char *row, size_t n);
 void quant_act_row_q8_K_scalar(const float *x, unsigned char *row, size_t n);
 #if QUANT_X86
 void quant_act_row_q8_0_avx2(const float *x, unsigned char *row, size_t n);
+void quant_act_row_q8_1_avx2(const float *x, unsigned char *row, size_t n);
 void quant_act_row_q8_K_avx2(const float *x, unsigned char *row, size_t n);
 void quant_dot_q4_K_avx2(size_t, const void *, const unsigned char *, size_t, int, float *);
 void quant_dot_q5_K_avx2(size_t, const void *, const unsigned char *, size_t, int, float *);

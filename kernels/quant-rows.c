@@ -181,45 +181,66 @@ int quant_dequantize_row(enum ggml_type type, const void *src, float *dst, size_
 
 /* --- quantization ----------------------------------------------------------------------- */
 
-/* ggml's Q8_0 rule: d = amax/127 rounded to fp16; q = round(x * 127/amax) (with the unrounded
- * d, as ggml does). Writes the int8 values and returns the fp16 bits of d. The SIMD versions
- * (quant-avx2.c) do the same float operations, so every level quantizes identically. */
-static uint16_t q8_0_block(const float *x, int8_t *q)
+/* ggml's Q8_0/Q8_1 rule on x86: dd = amax/127, q = x * (127/amax) rounded to nearest even
+ * (saturated to int8, which only NaNs reach); the block scale is fp16(dd). Writes the int8
+ * values, returns dd unrounded and the sum of q in *sum. The SIMD versions (quant-avx2.c) do
+ * the same float operations, so every level quantizes identically. */
+static float q8_block(const float *x, int8_t *q, int *sum)
 {
 	float amax = 0;
 	for (int j = 0; j < QK8_0; j++)
 		amax = fmaxf(amax, fabsf(x[j]));
-	float d = amax / 127.0f;
-	float id = d != 0 ? 1.0f / d : 0.0f;
-	for (int j = 0; j < QK8_0; j++)
-		q[j] = (int8_t)quant_round_away(x[j] * id);
-	return quant_f32_to_fp16(d);
+	float id = amax != 0 ? 127.0f / amax : 0.0f;
+	int s = 0;
+	for (int j = 0; j < QK8_0; j++) {
+		q[j] = quant_sat_i8(quant_round_even(x[j] * id));
+		s += q[j];
+	}
+	*sum = s;
+	return amax / 127.0f;
 }
 
 void quant_quantize_row_q8_0(const float *x, struct block_q8_0 *y, size_t n)
 {
+	int sum;
 	for (size_t i = 0; i < n / QK8_0; i++)
-		y[i].d = q8_0_block(x + i * QK8_0, y[i].qs);
+		y[i].d = quant_f32_to_fp16(q8_block(x + i * QK8_0, y[i].qs, &sum));
 }
 
-void quant_act_row_q8_0_scalar(const float *x, unsigned char *row, size_t n)
+/* One activation row of Q8_0 (q1 == 0) or Q8_1 (q1 == 1) blocks. */
+static void act_row_q8(const float *x, unsigned char *row, size_t n, int q1)
 {
 	int8_t *q = (int8_t *)row;
 	float *d = (float *)(void *)(row + n);
 	float *s = d + n / QK8_0;
 	float *dx = (float *)(void *)(row + act_dx_offset_q8_0(n));
 	for (size_t i = 0; i < n / QK8_0; i++) {
-		d[i] = quant_fp16_to_f32(q8_0_block(x + i * QK8_0, q + i * QK8_0));
-		int sum = 0;
-		for (int j = 0; j < QK8_0; j++)
-			sum += q[i * QK8_0 + j];
-		s[i] = d[i] * (float)sum;   /* exact: 11-bit d times a 13-bit sum */
+		int sum;
+		float dd = q8_block(x + i * QK8_0, q + i * QK8_0, &sum);
+		d[i] = quant_fp16_to_f32(quant_f32_to_fp16(dd));
+		if (q1)
+			s[i] = quant_fp16_to_f32(quant_f32_to_fp16(dd * (float)sum));
+		else
+			s[i] = d[i] * (float)sum;   /* exact: 11-bit d times a 13-bit sum */
 		for (int j = 0; j < 8; j++)
 			dx[8 * i + (size_t)j] = d[i];
 	}
 }
 
-/* Q8_K: d = amax/127 kept as float; q = nearest(x / d) in -127..127. */
+void quant_act_row_q8_0_scalar(const float *x, unsigned char *row, size_t n)
+{
+	act_row_q8(x, row, n, 0);
+}
+
+void quant_act_row_q8_1_scalar(const float *x, unsigned char *row, size_t n)
+{
+	act_row_q8(x, row, n, 1);
+}
+
+/* Q8_K as ggml's quantize_row_q8_K_ref: q = nearest-even(x * 127/amax) and d = 1/(127/amax),
+ * the reciprocal of the multiplier (not amax/127, which can differ in the last place). ggml
+ * divides by the signed extreme, which negates both q and d when it is positive: the products
+ * come out the same. */
 void quant_act_row_q8_K_scalar(const float *x, unsigned char *row, size_t n)
 {
 	int8_t *q = (int8_t *)row;
@@ -231,11 +252,11 @@ void quant_act_row_q8_K_scalar(const float *x, unsigned char *row, size_t n)
 		float amax = 0;
 		for (int j = 0; j < QK_K; j++)
 			amax = fmaxf(amax, fabsf(xb[j]));
-		d[i] = amax / 127.0f;
 		float id = amax != 0 ? 127.0f / amax : 0.0f;
+		d[i] = amax != 0 ? 1.0f / id : 0.0f;
 		for (int j = 0; j < QK_K; j++) {
-			float v = quant_round_away(xb[j] * id);
-			qb[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+			float v = quant_round_even(xb[j] * id);
+			qb[j] = (int8_t)(v >= 127.0f ? 127 : v >= -127.0f ? (int)v : -127);
 		}
 		for (int k = 0; k < QK_K / 16; k++) {
 			int sum = 0;
@@ -273,9 +294,10 @@ void quant_bf16_to_f32_row(const uint16_t *x, float *y, size_t n)
 enum ggml_type quant_act_type(enum ggml_type weight_type)
 {
 	switch (weight_type) {
-	case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1:
-	case GGML_TYPE_Q8_0:
+	case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0:
 		return GGML_TYPE_Q8_0;
+	case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_1:
+		return GGML_TYPE_Q8_1;
 	case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K:
 		return GGML_TYPE_Q8_K;
 	default:
@@ -303,6 +325,8 @@ static void act_job_run(void *ctx, int ith, int nth)
 		unsigned char *row = a->mem + r * a->stride;
 		if (a->type == GGML_TYPE_Q8_K)
 			k->act_q8_K(job->x + r * a->n, row, a->n);
+		else if (a->type == GGML_TYPE_Q8_1)
+			k->act_q8_1(job->x + r * a->n, row, a->n);
 		else
 			k->act_q8_0(job->x + r * a->n, row, a->n);
 	}
@@ -356,6 +380,13 @@ void quant_act_dequantize(const struct quant_act *a, size_t row, float *out)
 	size_t block = a->type == GGML_TYPE_Q8_K ? QK_K : QK8_0;
 	for (size_t i = 0; i < a->n; i++)
 		out[i] = d[i / block] * (float)q[i];
+}
+
+void quant_act_block_sums(const struct quant_act *a, size_t row, float *out)
+{
+	if (a->type != GGML_TYPE_Q8_0 && a->type != GGML_TYPE_Q8_1)
+		return;
+	memcpy(out, act_s_q8_0(a->rows + row * a->stride, a->n), a->n / QK8_0 * sizeof(float));
 }
 
 void quant_act_free(struct quant_act *a)

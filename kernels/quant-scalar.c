@@ -1,4 +1,6 @@
 /* quant-scalar.c: the portable dot-product kernels; every SIMD kernel must agree with these. */
+#include <math.h>
+
 #include "kernels/quant-impl.h"
 
 /* Each kernel is written for one activation row and wrapped to loop over nx of them. */
@@ -40,93 +42,92 @@ static float dot_bf16_one(size_t n, const void *w, const unsigned char *act)
 	return sum;
 }
 
-/* 32-element blocks: weight = d * u + bias with u >= 0, so a block contributes
- * d * da * sum(u * q) + bias * s, where s = da * sum(q) comes with the activations. */
-static float dot_q4_0_one(size_t n, const void *w, const unsigned char *act)
+/* The 32-element block types in ggml's order of operations (its x86 kernels, which llama.cpp
+ * runs on this kind of machine), so that the products agree with llama.cpp's bit for bit: per
+ * block the weight values (signed for q4_0/q5_0/q8_0, unsigned for q4_1/q5_1) times the
+ * activations are summed as integers in 8 groups of 4 consecutive elements; group j keeps its
+ * own float accumulator, acc[j] = fma(dw * da, group sum, acc[j]), block after block; the
+ * accumulators are added as ((a4+a0) + (a6+a2)) + ((a5+a1) + (a7+a3)) (quant_hsum8_order) and
+ * the q4_1/q5_1 minimums come last: + the sum over blocks of m * s, s the Q8_1 block sum.
+ * Every SIMD kernel does exactly these float operations. */
+enum kind { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1, KIND_Q8_0 };
+
+/* Block i's 32 weight values (ggml's: u - 8 for q4_0, u - 16 for q5_0, u for q4_1/q5_1), its
+ * scale and, for q4_1/q5_1, its minimum. */
+static void block_values(const uint8_t *w, size_t i, enum kind kind, int v[32], float *d,
+    float *m)
 {
-	const struct block_q4_0 *b = w;
+	static const size_t bytes[] = { 18, 20, 22, 24, 34 };
+	const uint8_t *b = w + i * bytes[kind];
+	uint16_t h;
+	memcpy(&h, b, 2);
+	*d = quant_fp16_to_f32(h);
+	*m = 0;
+	if (kind == KIND_Q4_1 || kind == KIND_Q5_1) {
+		memcpy(&h, b + 2, 2);
+		*m = quant_fp16_to_f32(h);
+	}
+	if (kind == KIND_Q8_0) {
+		for (int j = 0; j < 32; j++)
+			v[j] = (int8_t)b[2 + j];
+		return;
+	}
+	int has_m = kind == KIND_Q4_1 || kind == KIND_Q5_1;
+	int has_h = kind == KIND_Q5_0 || kind == KIND_Q5_1;
+	const uint8_t *qs = b + 2 + 2 * has_m + 4 * has_h;
+	uint32_t qh = has_h ? load_u32_le(b + 2 + 2 * has_m) : 0;
+	int off = kind == KIND_Q4_0 ? 8 : kind == KIND_Q5_0 ? 16 : 0;
+	for (int j = 0; j < 16; j++) {
+		v[j] = ((qs[j] & 0xf) | (int)((qh >> j) & 1) << 4) - off;
+		v[j + 16] = ((qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) - off;
+	}
+}
+
+static float dot32_one(size_t n, const void *w, const unsigned char *act, enum kind kind)
+{
 	const int8_t *q = act_q(act);
 	const float *da = act_d(act, n), *s = act_s_q8_0(act, n);
-	float sum = 0;
-	for (size_t i = 0; i < n / QK4_0; i++, q += QK4_0) {
-		int isum = 0;
-		for (int j = 0; j < 16; j++)
-			isum += (b[i].qs[j] & 0xf) * q[j] + (b[i].qs[j] >> 4) * q[j + 16];
-		float d = quant_fp16_to_f32(b[i].d);
-		sum += d * da[i] * (float)isum - 8 * d * s[i];
+	float acc[8] = { 0 }, summs = 0;
+	for (size_t i = 0; i < n / 32; i++, q += 32) {
+		int v[32];
+		float d, m;
+		block_values(w, i, kind, v, &d, &m);
+		float dd = d * da[i];
+		for (int j = 0; j < 8; j++) {
+			int g = 0;
+			for (int e = 4 * j; e < 4 * j + 4; e++)
+				g += v[e] * q[e];
+			acc[j] = fmaf(dd, (float)g, acc[j]);
+		}
+		if (kind == KIND_Q4_1 || kind == KIND_Q5_1)
+			summs = QUANT_SUMMS(summs, m, s[i]);
 	}
-	return sum;
+	return quant_hsum8_order(acc) + summs;
+}
+
+static float dot_q4_0_one(size_t n, const void *w, const unsigned char *act)
+{
+	return dot32_one(n, w, act, KIND_Q4_0);
 }
 
 static float dot_q4_1_one(size_t n, const void *w, const unsigned char *act)
 {
-	const struct block_q4_1 *b = w;
-	const int8_t *q = act_q(act);
-	const float *da = act_d(act, n), *s = act_s_q8_0(act, n);
-	float sum = 0;
-	for (size_t i = 0; i < n / QK4_1; i++, q += QK4_1) {
-		int isum = 0;
-		for (int j = 0; j < 16; j++)
-			isum += (b[i].qs[j] & 0xf) * q[j] + (b[i].qs[j] >> 4) * q[j + 16];
-		sum += quant_fp16_to_f32(b[i].d) * da[i] * (float)isum +
-		    quant_fp16_to_f32(b[i].m) * s[i];
-	}
-	return sum;
-}
-
-static int q5_isum(const uint8_t *qs, const uint8_t *qh4, const int8_t *q)
-{
-	uint32_t qh = load_u32_le(qh4);
-	int isum = 0;
-	for (int j = 0; j < 16; j++) {
-		int lo = (qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
-		int hi = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
-		isum += lo * q[j] + hi * q[j + 16];
-	}
-	return isum;
+	return dot32_one(n, w, act, KIND_Q4_1);
 }
 
 static float dot_q5_0_one(size_t n, const void *w, const unsigned char *act)
 {
-	const struct block_q5_0 *b = w;
-	const int8_t *q = act_q(act);
-	const float *da = act_d(act, n), *s = act_s_q8_0(act, n);
-	float sum = 0;
-	for (size_t i = 0; i < n / QK5_0; i++, q += QK5_0) {
-		int isum = q5_isum(b[i].qs, b[i].qh, q);
-		float d = quant_fp16_to_f32(b[i].d);
-		sum += d * da[i] * (float)isum - 16 * d * s[i];
-	}
-	return sum;
+	return dot32_one(n, w, act, KIND_Q5_0);
 }
 
 static float dot_q5_1_one(size_t n, const void *w, const unsigned char *act)
 {
-	const struct block_q5_1 *b = w;
-	const int8_t *q = act_q(act);
-	const float *da = act_d(act, n), *s = act_s_q8_0(act, n);
-	float sum = 0;
-	for (size_t i = 0; i < n / QK5_1; i++, q += QK5_1) {
-		int isum = q5_isum(b[i].qs, b[i].qh, q);
-		sum += quant_fp16_to_f32(b[i].d) * da[i] * (float)isum +
-		    quant_fp16_to_f32(b[i].m) * s[i];
-	}
-	return sum;
+	return dot32_one(n, w, act, KIND_Q5_1);
 }
 
 static float dot_q8_0_one(size_t n, const void *w, const unsigned char *act)
 {
-	const struct block_q8_0 *b = w;
-	const int8_t *q = act_q(act);
-	const float *da = act_d(act, n);
-	float sum = 0;
-	for (size_t i = 0; i < n / QK8_0; i++, q += QK8_0) {
-		int isum = 0;
-		for (int j = 0; j < QK8_0; j++)
-			isum += b[i].qs[j] * q[j];
-		sum += quant_fp16_to_f32(b[i].d) * da[i] * (float)isum;
-	}
-	return sum;
+	return dot32_one(n, w, act, KIND_Q8_0);
 }
 
 /* K-quants: a sub-block j contributes d*sc[j]*da*sum(u*q) - dmin*m[j]*da*sum(q). u[] holds the
@@ -270,5 +271,6 @@ const struct quant_kernels quant_kernels_scalar = {
 	.fp16_to_f32 = fp16_to_f32_scalar,
 	.f32_to_fp16 = f32_to_fp16_scalar,
 	.act_q8_0 = quant_act_row_q8_0_scalar,
+	.act_q8_1 = quant_act_row_q8_1_scalar,
 	.act_q8_K = quant_act_row_q8_K_scalar,
 };

@@ -2,11 +2,13 @@
  * and bf16 conversion, and the dot-product kernels the matrix products are built on.
  *
  * Like llama.cpp, a product with quantized weights first quantizes the f32 activations once
- * (to Q8_0 numbers for the 32-element block types, to Q8_K numbers for the K-quants) and then
- * takes integer dot products block by block; f32/f16/bf16 weights dot against f32 activations.
- * The quantized activations are kept in quire's own row layout (struct quant_act), which holds
- * the same numbers as ggml's Q8_0/Q8_K blocks but puts the int8 values of a row contiguously
- * and the per-block scales and sums beside them, so SIMD kernels load them whole.
+ * (to Q8_1 numbers for q4_1/q5_1, to Q8_0 numbers for the other 32-element block types, to Q8_K
+ * numbers for the K-quants) and then takes integer dot products block by block; f32/f16/bf16
+ * weights dot against f32 activations. The quantized activations are kept in quire's own row
+ * layout (struct quant_act), which holds the same numbers as ggml's Q8_0/Q8_1/Q8_K blocks
+ * (ggml's x86 rounding included, so that logits agree with llama.cpp's bit for bit where the
+ * summation order allows) but puts the int8 values of a row contiguously and the per-block
+ * scales and sums beside them, so SIMD kernels load them whole.
  *
  * Kernels exist per SIMD level (kernels/cpu-features.h); quant_kernels_active() follows the
  * active level. Weight rows must be aligned to 2 bytes (4 for f32); GGUF data always is. */
@@ -178,14 +180,17 @@ void quant_bf16_to_f32_row(const uint16_t *x, float *y, size_t n);
 /* --- activations --------------------------------------------------------------------------- */
 
 /* Activation rows ready for dot products with one weight type. Row r starts at
- * rows + r * stride. For f32 the rows are the caller's floats (not copied). For Q8_0 a row is
- *   int8 q[n] | float d[n/32] | float s[n/32]     (d: the fp16-rounded block scale,
- *                                                  s = d * sum of the block's q, exact)
+ * rows + r * stride. For f32 the rows are the caller's floats (not copied). For Q8_0 and Q8_1
+ * a row is
+ *   int8 q[n] | float d[n/32] | float s[n/32]     (d: the fp16-rounded block scale)
+ * with, as ggml has it, s = d * sum of the block's q exactly for Q8_0, and for Q8_1
+ * s = fp16(dd * sum of q) where dd = amax/127 is the scale before its rounding to fp16;
  * and for Q8_K
  *   int8 q[n] | float d[n/256] | int16 bsum[n/16] (bsum: sums of q per 16 elements)
- * padded to a multiple of 64 bytes. */
+ * padded to a multiple of 64 bytes. Every type rounds x * 127/amax to the nearest integer,
+ * ties to even, as ggml's x86 code does. */
 struct quant_act {
-	enum ggml_type type;          /* GGML_TYPE_F32, GGML_TYPE_Q8_0 or GGML_TYPE_Q8_K */
+	enum ggml_type type;          /* GGML_TYPE_F32, _Q8_0, _Q8_1 or _Q8_K */
 	size_t n;                     /* elements per row */
 	size_t n_rows;
 	size_t stride;                /* bytes from one row to the next */
@@ -196,7 +201,7 @@ struct quant_act {
 
 #define QUANT_ACT_INIT { GGML_TYPE_F32, 0, 0, 0, NULL, NULL, 0 }
 
-/* The activation type that weights of this type dot against: F32, Q8_0 or Q8_K. */
+/* The activation type that weights of this type dot against: F32, Q8_0, Q8_1 or Q8_K. */
 enum ggml_type quant_act_type(enum ggml_type weight_type);
 /* Prepare n_rows rows of n floats (row r at x + r*n) for weights of weight_type; quantizes in
  * parallel on tp when it is worth it (tp may be NULL). x must stay valid while a is used when
@@ -206,6 +211,8 @@ int quant_act_prepare(struct quant_act *a, enum ggml_type weight_type, const flo
     size_t n_rows, size_t n, struct threadpool *tp, char **err);
 /* The values a row stands for (d * q), for tests. */
 void quant_act_dequantize(const struct quant_act *a, size_t row, float *out);
+/* The block sums s of a Q8_0/Q8_1 row (n/32 of them), for tests. */
+void quant_act_block_sums(const struct quant_act *a, size_t row, float *out);
 void quant_act_free(struct quant_act *a);
 
 /* --- dot-product kernels -------------------------------------------------------------------- */
@@ -217,14 +224,24 @@ void quant_act_free(struct quant_act *a);
 typedef void (*quant_dot_fn)(size_t n, const void *w, const unsigned char *act,
     size_t act_stride, int nx, float *out);
 
+/* The same for QUANT_ROWS_NW weight rows at once (row k at w + k * w_stride): out[t * out_stride
+ * + k] = dot(weight row k, activation row t), each exactly as quant_dot_fn computes it. Several
+ * weight rows per call let one activation load serve them all and, with one activation row
+ * (decode), give the core independent chains of additions to overlap. */
+#define QUANT_ROWS_NW 4
+typedef void (*quant_dot_rows_fn)(size_t n, const void *w, size_t w_stride,
+    const unsigned char *act, size_t act_stride, int nx, float *out, size_t out_stride);
+
 struct quant_kernels {
 	const char *name;                           /* the SIMD level's name */
 	quant_dot_fn dot[GGML_TYPE_COUNT_];         /* NULL for types without kernels */
+	quant_dot_rows_fn dot_rows[GGML_TYPE_COUNT_];  /* NULL where the level has none */
 	const char *dot_level[GGML_TYPE_COUNT_];    /* which implementation dot[t] is */
 	void (*fp16_to_f32)(const uint16_t *x, float *y, size_t n);
 	void (*f32_to_fp16)(const float *x, uint16_t *y, size_t n);
 	/* one activation row in the layout of struct quant_act; identical at every level */
 	void (*act_q8_0)(const float *x, unsigned char *row, size_t n);
+	void (*act_q8_1)(const float *x, unsigned char *row, size_t n);
 	void (*act_q8_K)(const float *x, unsigned char *row, size_t n);
 };
 

@@ -117,6 +117,30 @@ static float *random_floats(size_t n, float scale)
 	return x;
 }
 
+/* q4_1 and q5_1 dot against Q8_1 activations, whose block sums are ggml's
+ * s = fp16(amax/127 * sum of q), not the d * sum of q of the dequantized row: what a double
+ * reference over dequantized rows must add, the block minimums times the difference. */
+static double q8_1_sum_fix(enum ggml_type t, const uint8_t *wrow, size_t n,
+    const struct quant_act *act, size_t k, const float *af)
+{
+	if (act->type != GGML_TYPE_Q8_1)
+		return 0;
+	size_t bs = ggml_type_traits_of(t)->block_bytes;
+	float *s = xmalloc(n / 32 * sizeof *s);
+	quant_act_block_sums(act, k, s);
+	double fix = 0;
+	for (size_t b = 0; b < n / 32; b++) {
+		uint16_t m;
+		memcpy(&m, wrow + b * bs + 2, 2);
+		double sum = 0;
+		for (size_t i = 32 * b; i < 32 * b + 32; i++)
+			sum += af[i];
+		fix += (double)quant_fp16_to_f32(m) * ((double)s[b] - sum);
+	}
+	free(s);
+	return fix;
+}
+
 /* --- reference files ---------------------------------------------------------------------- */
 
 struct ref_rows {
@@ -317,6 +341,7 @@ static size_t test_cols(enum ggml_type t)
 static void test_dots(void)
 {
 	enum { ROWS = 6, NX = 7 };
+	_Static_assert(ROWS >= QUANT_ROWS_NW + 1, "enough rows for dot_rows");
 	for (size_t ti = 0; ti < Q_ARRAY_LEN(all_types); ti++) {
 		enum ggml_type t = all_types[ti];
 		size_t n = test_cols(t), row_bytes;
@@ -349,6 +374,7 @@ static void test_dots(void)
 					sum += (double)wf[i] * af[i];
 					mag += fabs((double)wf[i] * af[i]);
 				}
+				sum += q8_1_sum_fix(t, w + r * row_bytes, n, &act, (size_t)k, af);
 				double e = fabs(ref_out[r][k] - sum) / (mag + 1e-30);
 				if (e > worst)
 					worst = e;
@@ -377,6 +403,7 @@ static void test_dots(void)
 				continue;
 			double worst_l = 0;
 			int bad_l = 0;
+			int exact = ggml_type_traits_of(t)->block_elems == 32;
 			for (int r = 0; r < ROWS; r++) {
 				for (int nx = 1; nx <= NX; nx++) {
 					float out[NX];
@@ -390,12 +417,31 @@ static void test_dots(void)
 						double e = fabs(out[j] - ref_out[r][j]) / (mag + 1e-30);
 						if (e > worst_l)
 							worst_l = e;
-						bad_l += e > 2e-6;
+						/* the 32-element block types follow ggml's order of
+						 * operations at every level: bit-identical */
+						bad_l += exact ? out[j] != ref_out[r][j] : e > 2e-6;
 					}
 				}
 			}
-			ok(bad_l == 0, "%s %s dot == scalar (%s kernel, worst rel %.2g)", k->name,
-			    tname(t), k->dot_level[t], worst_l);
+			ok(bad_l == 0, "%s %s dot == scalar%s (%s kernel, worst rel %.2g)", k->name,
+			    tname(t), exact ? ", bit for bit" : "", k->dot_level[t], worst_l);
+			if (k->dot_rows[t] != NULL) {
+				/* the multi-row kernel gives each row's dot bit for bit */
+				int bad_r = 0;
+				for (int nx = 1; nx <= NX; nx++) {
+					float rows_out[NX][QUANT_ROWS_NW], one[NX];
+					k->dot_rows[t](n, w + row_bytes, row_bytes, act.rows, act.stride,
+					    nx, &rows_out[0][0], QUANT_ROWS_NW);
+					for (int r = 0; r < QUANT_ROWS_NW; r++) {
+						k->dot[t](n, w + (size_t)(r + 1) * row_bytes, act.rows,
+						    act.stride, nx, one);
+						for (int j = 0; j < nx; j++)
+							bad_r += rows_out[j][r] != one[j];
+					}
+				}
+				is_int(bad_r, 0, "%s %s: %d rows at once == one at a time, bit for bit",
+				    k->name, tname(t), QUANT_ROWS_NW);
+			}
 		}
 		quant_act_free(&act);
 		free(wf);
@@ -405,7 +451,43 @@ static void test_dots(void)
 	}
 }
 
-/* Every level quantizes activations to the same bytes as the scalar code (ties included). */
+/* ggml's rules, computed here independently (libm's rintf rounds to nearest even): for
+ * Q8_0/Q8_1 q = rint(x * (127/amax)), d = fp16(amax/127), s = d * sum(q) (Q8_0) or
+ * fp16(amax/127 * sum(q)) (Q8_1, the scale before rounding); for Q8_K the same q over 256
+ * elements and d = 1/(127/amax). Returns the number of mismatching blocks. */
+static int check_act_rule(const float *x, const unsigned char *row, size_t n, enum ggml_type at)
+{
+	size_t bl = at == GGML_TYPE_Q8_K ? 256 : 32;
+	const int8_t *q = (const int8_t *)row;
+	const float *d = (const float *)(const void *)(row + n);
+	const float *s = d + n / bl;
+	int bad = 0;
+	for (size_t b = 0; b < n / bl; b++) {
+		const float *xb = x + b * bl;
+		float amax = 0;
+		for (size_t j = 0; j < bl; j++)
+			amax = fabsf(xb[j]) > amax ? fabsf(xb[j]) : amax;
+		float id = amax != 0 ? 127.0f / amax : 0.0f;
+		int sum = 0, qbad = 0;
+		for (size_t j = 0; j < bl; j++) {
+			qbad += q[b * bl + j] != (int)rintf(xb[j] * id);
+			sum += q[b * bl + j];
+		}
+		float want_d, want_s = 0;
+		if (at == GGML_TYPE_Q8_K) {
+			want_d = amax != 0 ? 1.0f / id : 0.0f;
+		} else {
+			want_d = quant_fp16_to_f32(quant_f32_to_fp16(amax / 127.0f));
+			want_s = at == GGML_TYPE_Q8_0 ? want_d * (float)sum
+			    : quant_fp16_to_f32(quant_f32_to_fp16(amax / 127.0f * (float)sum));
+		}
+		bad += qbad != 0 || d[b] != want_d || (at != GGML_TYPE_Q8_K && s[b] != want_s);
+	}
+	return bad;
+}
+
+/* Every level quantizes activations to the same bytes as the scalar code (ties included), and
+ * the scalar code follows ggml's rules. */
 static void test_act_quantization(void)
 {
 	enum { N = 1024 };
@@ -420,29 +502,52 @@ static void test_act_quantization(void)
 	x[600] = 0;
 	for (int j = 640; j < 672; j++)   /* an all-zero block */
 		x[j] = 0;
+	for (int j = 672; j < 704; j++)   /* amax 1: 0.5 * 127 = 63.5, a tie, goes to 64 */
+		x[j] = j == 672 ? 1.0f : 0.5f;
+	static const float ties[6] = { 127, 2.5f, -2.5f, 1.75f, 3.5f, -0.5f };
+	for (int j = 704; j < 736; j++)   /* amax 127: d = 1, so the values are rounded as is */
+		x[j] = j < 710 ? ties[j - 704] : 0;
 	unsigned char *want = NULL, *got = NULL;
 	enum { BYTES = 4 * N };   /* more than a row of either layout */
 	if (posix_memalign((void **)&want, 64, BYTES) || posix_memalign((void **)&got, 64, BYTES))
 		fatal("out of memory");
-	for (int which = 0; which < 2; which++) {
+	static const enum ggml_type act_types[] = { GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K };
+	for (int which = 0; which < 3; which++) {
+		enum ggml_type at = act_types[which];
+		void (*scalar)(const float *, unsigned char *, size_t) =
+		    which == 0 ? quant_kernels_for(CPU_SIMD_SCALAR)->act_q8_0 :
+		    which == 1 ? quant_kernels_for(CPU_SIMD_SCALAR)->act_q8_1 :
+		    quant_kernels_for(CPU_SIMD_SCALAR)->act_q8_K;
 		memset(want, 0, BYTES);
-		if (which == 0)
-			quant_kernels_for(CPU_SIMD_SCALAR)->act_q8_0(x, want, N);
-		else
-			quant_kernels_for(CPU_SIMD_SCALAR)->act_q8_K(x, want, N);
+		scalar(x, want, N);
+		is_int(check_act_rule(x, want, N, at), 0, "scalar %s activations follow ggml's rule "
+		    "(nearest-even q, scale and sums)", tname(at));
 		for (int l = 1; l <= (int)max_level; l++) {
 			const struct quant_kernels *k = quant_kernels_for((enum cpu_simd_level)l);
 			if (k == NULL)
 				continue;
 			memset(got, 0, BYTES);
-			if (which == 0)
-				k->act_q8_0(x, got, N);
-			else
-				k->act_q8_K(x, got, N);
+			(which == 0 ? k->act_q8_0 : which == 1 ? k->act_q8_1 : k->act_q8_K)(x, got, N);
 			ok(memcmp(got, want, BYTES) == 0, "%s quantizes activations to %s exactly as "
-			    "scalar", k->name, which == 0 ? "q8_0" : "q8_K");
+			    "scalar", k->name, tname(at));
 		}
 	}
+	/* fixed values: ties to even, and Q8_1's sum from the unrounded scale */
+	quant_kernels_active()->act_q8_1(x, got, N);
+	const int8_t *q = (const int8_t *)got;
+	const float *d = (const float *)(const void *)(got + N), *s = d + N / 32;
+	ok(q[672] == 127 && q[673] == 64 && q[703] == 64, "63.5 rounds to 64 (q %d %d)", q[672],
+	    q[673]);
+	ok(q[704] == 127 && q[705] == 2 && q[706] == -2 && q[707] == 2 && q[708] == 4 &&
+	    q[709] == 0, "ties to even: 2.5 -> 2, -2.5 -> -2, 3.5 -> 4, -0.5 -> 0 (q %d %d %d %d "
+	    "%d)", q[705], q[706], q[707], q[708], q[709]);
+	/* d = fp16(1/127) = 1032 * 2^-17; sum = 127 + 31 * 64 = 2111; 2111/127 = 16.622...,
+	 * whose nearest half is 16.625, while d * 2111 = 16.62103... */
+	ok(d[21] == 0.00787353515625f && s[21] == 16.625f, "q8_1 block sum is fp16(2111/127) = "
+	    "16.625 (d %.9g s %.9g)", d[21], s[21]);
+	quant_kernels_active()->act_q8_0(x, got, N);
+	ok(s[21] == 0.00787353515625f * 2111, "q8_0 block sum is d * 2111 (%.9g)", s[21]);
+
 	/* the scalar activation blocks are ggml's Q8_0 blocks */
 	struct block_q8_0 blk[N / 32];
 	quant_quantize_row_q8_0(x, blk, N);
@@ -450,9 +555,9 @@ static void test_act_quantization(void)
 	int bad = 0;
 	for (int i = 0; i < N / 32; i++) {
 		bad += memcmp(blk[i].qs, want + 32 * i, 32) != 0;
-		float d;
-		memcpy(&d, want + N + 4 * i, 4);
-		bad += d != quant_fp16_to_f32(blk[i].d);
+		float dd;
+		memcpy(&dd, want + N + 4 * i, 4);
+		bad += dd != quant_fp16_to_f32(blk[i].d);
 	}
 	is_int(bad, 0, "q8_0 activation rows hold the numbers of ggml Q8_0 blocks");
 	free(want);
@@ -517,6 +622,7 @@ static void test_matmul(void)
 						sum += (double)wf[r * n + i] * af[i];
 						mag += fabs((double)wf[r * n + i] * af[i]);
 					}
+					sum += q8_1_sum_fix(t, w + r * row_bytes, n, &act, k, af);
 					double e = fabs(y[k * nr + r] - sum) / (mag + 1e-30);
 					if (!(e <= 2e-6)) {
 						if (bad++ < 3)
