@@ -14,6 +14,7 @@
 #include "tui/cmd-library.h"
 #include "tui/cmd.h"
 #include "tui/doc-tokens.h"
+#include "tui/progress.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -25,31 +26,8 @@ static void on_sigint(int sig)
 
 struct ingest_ui {
 	const struct opts *o;
-	int tty;                    /* stderr is a terminal: redraw one progress line */
-	int show_progress;
-	int line_dirty;             /* a progress line is on screen */
-	double start;
-	double last;
+	struct progress pr;         /* the progress line */
 };
-
-static void clear_line(struct ingest_ui *u)
-{
-	if (u->line_dirty) {
-		fputs("\r\033[K", stderr);
-		u->line_dirty = 0;
-	}
-}
-
-static void human(char *b, size_t n, double v)
-{
-	const char *unit[] = { "B", "KB", "MB", "GB", "TB" };
-	int i = 0;
-	while (v >= 1000 && i < 4) {
-		v /= 1000;
-		i++;
-	}
-	snprintf(b, n, i ? "%.1f %s" : "%.0f %s", v, unit[i]);
-}
 
 static void on_doc(void *ctx, const struct store_doc_event *ev)
 {
@@ -57,23 +35,23 @@ static void on_doc(void *ctx, const struct store_doc_event *ev)
 	const struct opts *o = u->o;
 	switch (ev->status) {
 	case STORE_DOC_FAILED:
-		clear_line(u);
+		progress_clear(&u->pr);
 		q_warn("%s: %s", ev->name, ev->message ? ev->message : "failed");
 		break;
 	case STORE_DOC_SKIPPED:
 		if (!o->quiet) {
-			clear_line(u);
+			progress_clear(&u->pr);
 			q_warn("%s: skipped: %s", ev->name, ev->message ? ev->message : "");
 		}
 		break;
 	case STORE_DOC_ADDED:
 	case STORE_DOC_REPLACED:
 		if (ev->message && !o->quiet) {
-			clear_line(u);
+			progress_clear(&u->pr);
 			q_warn("%s: %s", ev->name, ev->message);
 		}
 		if (o->verbose) {
-			clear_line(u);
+			progress_clear(&u->pr);
 			fprintf(stderr, "%s %s (document %lld, %llu bytes, %llu sections, %llu tokens)\n",
 			    ev->status == STORE_DOC_ADDED ? "added" : "replaced", ev->name,
 			    (long long)ev->doc_id, (unsigned long long)ev->text_bytes,
@@ -82,7 +60,7 @@ static void on_doc(void *ctx, const struct store_doc_event *ev)
 		break;
 	case STORE_DOC_UNCHANGED:
 		if (o->verbose) {
-			clear_line(u);
+			progress_clear(&u->pr);
 			fprintf(stderr, "%s: %s\n", ev->name, ev->message ? ev->message : "unchanged");
 		}
 		break;
@@ -92,27 +70,11 @@ static void on_doc(void *ctx, const struct store_doc_event *ev)
 static int on_progress(void *ctx, const struct store_progress *p)
 {
 	struct ingest_ui *u = ctx;
-	double now = q_now();
-	if (u->show_progress && (now - u->last >= (u->tty ? 0.25 : 2.0))) {
-		u->last = now;
-		double dt = now - u->start > 1e-3 ? now - u->start : 1e-3;
-		double rate = (double)p->bytes_in / dt;
-		char done[32], total[32], rs[32], eta[32] = "";
-		human(done, sizeof done, (double)p->bytes_in);
-		human(total, sizeof total, (double)p->bytes_total);
-		human(rs, sizeof rs, rate);
-		if (p->bytes_total > p->bytes_in && rate > 0 && p->bytes_in > 0) {
-			double left = (double)(p->bytes_total - p->bytes_in) / rate;
-			snprintf(eta, sizeof eta, ", ETA %.0f s", left);
-		}
-		if (u->tty)
-			fputs("\r\033[K", stderr);
-		fprintf(stderr, "ingest: %llu files, %s of %s, %llu tokens, %s/s%s%s",
-		    (unsigned long long)p->files, done, total, (unsigned long long)p->tokens, rs, eta,
-		    u->tty ? "" : "\n");
-		u->line_dirty = u->tty;
-		fflush(stderr);
-	}
+	char extra[96];
+	snprintf(extra, sizeof(extra), "%llu files, %llu tokens", (unsigned long long)p->files,
+	    (unsigned long long)p->tokens);
+	u->pr.total = p->bytes_total;
+	progress_update(&u->pr, p->bytes_in, extra);
 	return interrupted != 0;
 }
 
@@ -179,9 +141,9 @@ static int exec_ingest(struct cmd_ctx *ctx)
 		q_warn("ingest: no model (the default model is missing; see -m): storing text and "
 		    "sections without tokens");
 	}
-	struct ingest_ui u = { .o = o, .tty = isatty(2), .start = q_now() };
-	u.show_progress = !o->quiet && (u.tty || o->verbose);
-	u.last = u.start;
+	struct ingest_ui u = { .o = o };
+	progress_start(&u.pr, o, "ingest", "bytes", 0);
+	u.pr.bytes = 1;
 	io.on_doc = on_doc;
 	io.on_progress = on_progress;
 	io.cb_ctx = &u;
@@ -193,20 +155,20 @@ static int exec_ingest(struct cmd_ctx *ctx)
 	struct store_ingest_stats st;
 	int r = store_ingest(s, ctx->argv, ctx->argc, &io, &st, &err);
 	sigaction(SIGINT, &old, NULL);
-	clear_line(&u);
+	progress_clear(&u.pr);
 	if (r != 0) {
 		q_warn("%s", err);
 		free(err);
 	}
 	if (!o->quiet) {
 		char tb[32];
-		human(tb, sizeof tb, (double)st.text_bytes);
+		progress_human_bytes(tb, sizeof tb, (double)st.text_bytes);
 		fprintf(stderr, "ingest: %llu added, %llu replaced, %llu unchanged, %llu skipped, "
 		    "%llu failed; %s of text, %llu tokens in %.1f s%s\n",
 		    (unsigned long long)st.added, (unsigned long long)st.replaced,
 		    (unsigned long long)st.unchanged, (unsigned long long)st.skipped,
 		    (unsigned long long)st.failed, tb, (unsigned long long)st.tokens,
-		    q_now() - u.start, st.cancelled ? " (interrupted)" : "");
+		    q_now() - u.pr.t_start, st.cancelled ? " (interrupted)" : "");
 	}
 	store_close(s);
 	doc_tokens_close(&dt);

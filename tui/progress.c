@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/util.h"
 #include "tui/cmd.h"
 #include "tui/progress.h"
@@ -18,6 +19,7 @@ void progress_start(struct progress *p, const struct opts *o, const char *what,
 	p->tty = isatty(STDERR_FILENO);
 	p->enabled = !o->quiet && (p->tty || o->verbose > 0);
 	p->drawn = 0;
+	p->bytes = 0;
 }
 
 static void format_duration(char *out, size_t n, double s)
@@ -32,27 +34,59 @@ static void format_duration(char *out, size_t n, double s)
 		snprintf(out, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
 }
 
+void progress_human_bytes(char *out, size_t n, double v)
+{
+	static const char *const unit[] = { "B", "KB", "MB", "GB", "TB" };
+	int i = 0;
+	while (v >= 1000 && i < 4) {
+		v /= 1000;
+		i++;
+	}
+	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, unit[i]);
+}
+
+/* A count as the line shows it: a plain number, or a size for byte counts. */
+static void format_count(const struct progress *p, char *out, size_t n, double v)
+{
+	if (p->bytes)
+		progress_human_bytes(out, n, v);
+	else
+		snprintf(out, n, "%.0f", v);
+}
+
 static void draw(struct progress *p, uint64_t done, const char *extra, int final)
 {
 	double now = q_now(), el = now - p->t_start;
 	double rate = el > 0 ? (double)done / el : 0;
-	char eta[96] = "", tail[64];
-	if (!final && p->total > 0 && rate > 0) {
-		format_duration(tail, sizeof(tail), (double)(p->total - (done < p->total ? done : p->total)) / rate);
-		snprintf(eta, sizeof(eta), ", ETA %s", tail);
+	char tmp[64], num[32];
+	struct buf line = BUF_INIT;
+	buf_printf(&line, "%s%s: ", p->tty ? "\r\033[K" : "", p->what);
+	format_count(p, num, sizeof(num), (double)done);
+	buf_append_str(&line, num);
+	if (p->total > 0) {
+		format_count(p, num, sizeof(num), (double)p->total);
+		buf_printf(&line, " of %s", num);
 	}
-	format_duration(tail, sizeof(tail), el);
+	if (!p->bytes)
+		buf_printf(&line, " %s", p->unit);
 	if (p->total > 0)
-		fprintf(stderr, "%s%s: %llu/%llu %s (%.0f%%), %.1f %s/s, %s%s%s%s%s",
-		    p->tty ? "\r\033[K" : "", p->what, (unsigned long long)done,
-		    (unsigned long long)p->total, p->unit, 100.0 * (double)done / (double)p->total,
-		    rate, p->unit, tail, eta, extra ? ", " : "", extra ? extra : "",
-		    p->tty && !final ? "" : "\n");
-	else
-		fprintf(stderr, "%s%s: %llu %s, %.1f %s/s, %s%s%s%s", p->tty ? "\r\033[K" : "",
-		    p->what, (unsigned long long)done, p->unit, rate, p->unit, tail,
-		    extra ? ", " : "", extra ? extra : "", p->tty && !final ? "" : "\n");
+		buf_printf(&line, " (%.0f%%)", 100.0 * (double)done / (double)p->total);
+	format_count(p, num, sizeof(num), rate);
+	buf_printf(&line, ", %s%s%s/s", num, p->bytes ? "" : " ", p->bytes ? "" : p->unit);
+	format_duration(tmp, sizeof(tmp), el);
+	buf_printf(&line, ", %s", tmp);
+	if (!final && p->total > 0 && rate > 0) {
+		format_duration(tmp, sizeof(tmp),
+		    (double)(p->total - (done < p->total ? done : p->total)) / rate);
+		buf_printf(&line, ", ETA %s", tmp);
+	}
+	if (extra != NULL)
+		buf_printf(&line, ", %s", extra);
+	if (!p->tty || final)
+		buf_append_char(&line, '\n');
+	fputs(line.data, stderr);
 	fflush(stderr);
+	buf_free(&line);
 	p->drawn = p->tty && !final;
 	p->t_last = now;
 }
@@ -73,4 +107,12 @@ void progress_end(struct progress *p, uint64_t done)
 	if (!p->enabled)
 		return;
 	draw(p, done, NULL, 1);
+}
+
+void progress_clear(struct progress *p)
+{
+	if (p->drawn) {
+		fputs("\r\033[K", stderr);
+		p->drawn = 0;
+	}
 }

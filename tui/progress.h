@@ -3,6 +3,7 @@
 #ifndef QUIRE_TUI_PROGRESS_H
 #define QUIRE_TUI_PROGRESS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct opts;
@@ -16,6 +17,7 @@ struct progress {
 	int enabled;                /* draw at all */
 	int tty;                    /* redraw in place with \r */
 	int drawn;                  /* something is on the line */
+	int bytes;                  /* counts are bytes: print them as 1.2 MB */
 };
 
 void progress_start(struct progress *p, const struct opts *o, const char *what,
@@ -24,5 +26,9 @@ void progress_start(struct progress *p, const struct opts *o, const char *what,
 void progress_update(struct progress *p, uint64_t done, const char *extra);
 /* Final line with the total time and rate. */
 void progress_end(struct progress *p, uint64_t done);
+/* Erase the progress line (before printing a message), if one is on screen. */
+void progress_clear(struct progress *p);
+/* v bytes as "512 B", "1.2 MB", ... (powers of 1000). */
+void progress_human_bytes(char *out, size_t n, double v);
 
 #endif
