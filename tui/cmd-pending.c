@@ -45,9 +45,3 @@ const struct cmd_entry cmd_ruler_entry = {
 	.max_args = -1,
 };
 
-const struct cmd_entry cmd_rope_search_entry = {
-	.name = "rope-search", .usage = "FILE",
-	.summary = "search per-pair RoPE factors that minimise perplexity (LongRoPE style)",
-	.min_args = 1, .max_args = 1,
-};
-
