@@ -23,25 +23,3 @@ const struct cmd_entry cmd_sessions_entry = {
 	.summary = "list, show, remove or export sessions", .max_args = 2,
 };
 
-static const struct cmd_option niah_options[] = {
-	{ "lengths", 0, 1, "L1,L2,...", "prompt lengths in tokens" },
-	{ "grid", 0, 1, "MIN:MAX:N", "N lengths evenly spaced from MIN to MAX" },
-	{ "depths", 0, 1, "N", "needle depths per length (default 10)" },
-	{ "digits", 0, 1, "5|6", "digits of the pass key" },
-	{ "haystack", 0, 1, "repeat|FILE", "filler text (default repeat)" },
-	{ "csv", 0, 1, "FILE", "write the results as CSV" },
-	{ "png", 0, 1, "FILE", "draw the depth x length grid as a heat map" },
-	{ NULL, 0, 0, NULL, NULL }
-};
-
-const struct cmd_entry cmd_niah_entry = {
-	.name = "niah", .summary = "needle-in-a-haystack evaluation; ends with 'accuracy: X/Y'",
-	.options = niah_options, .max_args = 0,
-};
-
-const struct cmd_entry cmd_ruler_entry = {
-	.name = "ruler", .usage = "[TASK...]",
-	.summary = "RULER and InfiniteBench tasks that need no outside data",
-	.max_args = -1,
-};
-

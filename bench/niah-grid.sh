@@ -1,0 +1,68 @@
+#!/bin/sh
+# niah-grid.sh: the passkey grid of a model (EVAL.md 2.2): `quire niah` at LENGTHS x DEPTHS,
+# written up as a Markdown page with the depth x length table, a CSV (one row per run) and a
+# heat map (gnuplot).
+#
+#   bench/niah-grid.sh [-b BUILD] [-m MODEL] [-t THREADS] [-l LENGTHS] [-d DEPTHS] [-s SEED]
+#                      [-o OUTDIR]
+#
+# Defaults: the build in the current directory, the default model, 2 threads, lengths
+# 1024,2048,4096,6144,8192, 10 depths, seed 42, OUTDIR docs/ of the source tree; writes
+# bench-niah-grid.md, bench-niah-grid.csv and bench-niah-grid.png there.
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=.
+model=${QUIRE_TEST_MODEL:-$HOME/.local/share/quire/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+threads=2
+lengths=1024,2048,4096,6144,8192
+depths=10
+seed=42
+outdir=$src/docs
+while getopts b:m:t:l:d:s:o: opt; do
+	case $opt in
+	b) build=$OPTARG ;;
+	m) model=$OPTARG ;;
+	t) threads=$OPTARG ;;
+	l) lengths=$OPTARG ;;
+	d) depths=$OPTARG ;;
+	s) seed=$OPTARG ;;
+	o) outdir=$OPTARG ;;
+	*) sed -n '2,11p' "$0" >&2; exit 2 ;;
+	esac
+done
+quire=$(cd "$build" && pwd)/quire
+[ -x "$quire" ] || { echo "niah-grid: no quire binary in $build (-b BUILD)" >&2; exit 1; }
+command -v gnuplot >/dev/null 2>&1 ||
+	{ echo "niah-grid: gnuplot is missing (apt-get install -y gnuplot-nox)" >&2; exit 1; }
+mkdir -p "$outdir"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/niah-grid.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+t0=$(date +%s)
+"$quire" -q -m "$model" -t "$threads" niah --lengths "$lengths" --depths "$depths" \
+	--seed "$seed" --csv "$outdir/bench-niah-grid.csv" --png "$outdir/bench-niah-grid.png" \
+	> "$tmp/out"
+t1=$(date +%s)
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+{
+	echo "# Passkey grid: $(basename "$model")"
+	echo
+	echo "Command: \`quire -m $(basename "$model") -t $threads niah --lengths $lengths --depths $depths --seed $seed\`"
+	echo "(\`bench/niah-grid.sh\`). Template of EVAL.md 2.1, 6-digit keys, repeated garbage"
+	echo "sentences as filler, raw prompt, greedy, 10 new tokens; a cell is 1 when the first"
+	echo "number of the answer is the key."
+	echo
+	echo "Machine: $cpu, $(nproc) CPUs online, $threads threads. Wall time: $((t1 - t0)) s."
+	echo "Load average (1/5/15 min) at the start: $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo
+	echo '```'
+	sed -n '/^depth \\ length/,$p' "$tmp/out"
+	echo '```'
+	echo
+	echo "Rows are depths (the share of filler before the needle), columns prompt lengths in"
+	echo "tokens. Every run (seed, key, needle token offset, prompt tokens, answer) is in"
+	echo "[bench-niah-grid.csv](bench-niah-grid.csv)."
+	echo
+	echo "![passkey grid](bench-niah-grid.png)"
+} > "$outdir/bench-niah-grid.md"
+cat "$outdir/bench-niah-grid.md"

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""side-by-side-llamacpp.py: llama.cpp's half of bench/side-by-side.sh, through llama-cpp-python
+(the pinned reference venv). Measures like llama-bench and like `quire bench`: random tokens,
+the context first filled to DEPTH (untimed), then a timed prompt of N_PROMPT tokens in one
+eval, or N_GEN single-token evals. Prints one Markdown row per test:
+    | llama.cpp | THREADS | ppN @ dD | MEAN ± SD |
+Usage: /opt/quire-ref/bin/python bench/side-by-side-llamacpp.py MODEL THREADS N_PROMPT N_GEN
+       REPS DEPTH...
+"""
+import statistics
+import sys
+import time
+
+import numpy as np
+from llama_cpp import Llama
+
+
+def mean_sd(xs):
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def main():
+    model = sys.argv[1]
+    threads, n_prompt, n_gen, reps = (int(x) for x in sys.argv[2:6])
+    depths = [int(x) for x in sys.argv[6:]]
+    n_ctx = max(depths) + max(n_prompt, n_gen) + 16
+    llm = Llama(model_path=model, n_ctx=n_ctx, n_batch=512, n_ubatch=512, n_threads=threads,
+                n_threads_batch=threads, logits_all=False, verbose=False)
+    rng = np.random.default_rng(1234)
+    n_vocab = llm.n_vocab()
+    for depth in depths:
+        need = depth + max(n_prompt, n_gen) + 1
+        tokens = [int(t) for t in rng.integers(0, n_vocab, size=need)]
+
+        def fill(skip):
+            llm.reset()
+            if depth > 0:
+                llm.eval(tokens[skip:skip + depth])
+
+        rates = []
+        for _ in range(reps):
+            fill(n_prompt)
+            t0 = time.perf_counter()
+            llm.eval(tokens[:n_prompt])
+            rates.append(n_prompt / (time.perf_counter() - t0))
+        m, sd = mean_sd(rates)
+        print(f"| llama.cpp | {threads} | pp{n_prompt} @ d{depth} | {m:.2f} ± {sd:.2f} |",
+              flush=True)
+        rates = []
+        for _ in range(reps):
+            fill(n_gen)
+            t0 = time.perf_counter()
+            for i in range(n_gen):
+                llm.eval([tokens[i]])
+            rates.append(n_gen / (time.perf_counter() - t0))
+        m, sd = mean_sd(rates)
+        print(f"| llama.cpp | {threads} | tg{n_gen} @ d{depth} | {m:.2f} ± {sd:.2f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
