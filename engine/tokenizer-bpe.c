@@ -140,42 +140,6 @@ static int bigram_before(const struct tok_bigram *a, const struct tok_bigram *b)
 	return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static void heap_push(struct tokenizer *tok, size_t *n, struct tok_bigram bg)
-{
-	tok->heap = tok_grow(tok->heap, &tok->heap_cap, *n + 1, sizeof(*tok->heap));
-	struct tok_bigram *h = tok->heap;
-	size_t i = (*n)++;
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (!bigram_before(&bg, &h[p]))
-			break;
-		h[i] = h[p];
-		i = p;
-	}
-	h[i] = bg;
-}
-
-static struct tok_bigram heap_pop(struct tokenizer *tok, size_t *n)
-{
-	struct tok_bigram *h = tok->heap;
-	struct tok_bigram top = h[0], last = h[--(*n)];
-	size_t i = 0;
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= *n)
-			break;
-		if (c + 1 < *n && bigram_before(&h[c + 1], &h[c]))
-			c++;
-		if (!bigram_before(&h[c], &last))
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	if (*n > 0)
-		h[i] = last;
-	return top;
-}
-
 static void try_pair(struct tokenizer *tok, size_t *nheap, int32_t l, int32_t r)
 {
 	if (l < 0 || r < 0)
@@ -193,7 +157,7 @@ static void try_pair(struct tokenizer *tok, size_t *nheap, int32_t l, int32_t r)
 	bg.left_id = li;
 	bg.right_id = ri;
 	bg.result = s->result;
-	heap_push(tok, nheap, bg);
+	tok_heap_push(tok, nheap, bg, bigram_before);
 }
 
 /* --- the cache ------------------------------------------------------------------------------ */
@@ -313,7 +277,7 @@ void tok_bpe_piece(struct tokenizer *tok, const char *p, size_t n, const size_t 
 		for (size_t i = 1; i < n; i++)
 			try_pair(tok, &nheap, (int32_t)i - 1, (int32_t)i);
 		while (nheap > 0) {
-			struct tok_bigram bg = heap_pop(tok, &nheap);
+			struct tok_bigram bg = tok_heap_pop(tok, &nheap, bigram_before);
 			sy = tok->syms;
 			struct tok_sym *l = &sy[bg.left], *r = &sy[bg.right];
 			/* Skip pairs that changed since they were queued. */

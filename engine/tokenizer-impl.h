@@ -146,6 +146,12 @@ int32_t tok_strmap_find(const struct tok_strmap *m, const char *pool, const size
 void tok_out_push(struct tok_out *o, int32_t id, size_t off);
 void *tok_grow(void *p, size_t *cap, size_t need, size_t elem);
 
+/* The merge queue both BPE (lowest rank first) and SPM (highest score first) use: a binary heap
+ * in tok->heap ordered by before(a, b) ("a comes out first"). */
+typedef int (*tok_bigram_order)(const struct tok_bigram *a, const struct tok_bigram *b);
+void tok_heap_push(struct tokenizer *tok, size_t *n, struct tok_bigram bg, tok_bigram_order before);
+struct tok_bigram tok_heap_pop(struct tokenizer *tok, size_t *n, tok_bigram_order before);
+
 /* tokenizer-pre.c */
 int tok_pre_init(struct tokenizer *tok, char **err);   /* from tok->pre_name */
 void tok_pre_free(struct tok_pre *pre);

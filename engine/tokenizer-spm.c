@@ -49,42 +49,6 @@ static int bigram_before(const struct tok_bigram *a, const struct tok_bigram *b)
 	return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static void heap_push(struct tokenizer *tok, size_t *n, struct tok_bigram bg)
-{
-	tok->heap = tok_grow(tok->heap, &tok->heap_cap, *n + 1, sizeof(*tok->heap));
-	struct tok_bigram *h = tok->heap;
-	size_t i = (*n)++;
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (!bigram_before(&bg, &h[p]))
-			break;
-		h[i] = h[p];
-		i = p;
-	}
-	h[i] = bg;
-}
-
-static struct tok_bigram heap_pop(struct tokenizer *tok, size_t *n)
-{
-	struct tok_bigram *h = tok->heap;
-	struct tok_bigram top = h[0], last = h[--(*n)];
-	size_t i = 0;
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= *n)
-			break;
-		if (c + 1 < *n && bigram_before(&h[c + 1], &h[c]))
-			c++;
-		if (!bigram_before(&h[c], &last))
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	if (*n > 0)
-		h[i] = last;
-	return top;
-}
-
 static void try_pair(struct tokenizer *tok, const char *p, size_t *nheap, int32_t l, int32_t r)
 {
 	if (l < 0 || r < 0)
@@ -99,7 +63,7 @@ static void try_pair(struct tokenizer *tok, const char *p, size_t *nheap, int32_
 	bg.left = l;
 	bg.right = r;
 	bg.size = (uint32_t)size;
-	heap_push(tok, nheap, bg);
+	tok_heap_push(tok, nheap, bg, bigram_before);
 }
 
 /* Length of the character starting with byte c, from its high bits alone (llama.cpp's rule,
@@ -135,7 +99,7 @@ static void spm_piece(struct tokenizer *tok, const char *p, size_t n, const size
 	for (int32_t i = 1; i < ns; i++)
 		try_pair(tok, p, &nheap, i - 1, i);
 	while (nheap > 0) {
-		struct tok_bigram bg = heap_pop(tok, &nheap);
+		struct tok_bigram bg = tok_heap_pop(tok, &nheap, bigram_before);
 		sy = tok->syms;
 		struct tok_sym *l = &sy[bg.left], *r = &sy[bg.right];
 		if (l->len == 0 || r->len == 0 || l->len + r->len != bg.size)

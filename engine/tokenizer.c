@@ -43,6 +43,42 @@ void *tok_grow(void *p, size_t *cap, size_t need, size_t elem)
 	return p;
 }
 
+void tok_heap_push(struct tokenizer *tok, size_t *n, struct tok_bigram bg, tok_bigram_order before)
+{
+	tok->heap = tok_grow(tok->heap, &tok->heap_cap, *n + 1, sizeof(*tok->heap));
+	struct tok_bigram *h = tok->heap;
+	size_t i = (*n)++;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (!before(&bg, &h[p]))
+			break;
+		h[i] = h[p];
+		i = p;
+	}
+	h[i] = bg;
+}
+
+struct tok_bigram tok_heap_pop(struct tokenizer *tok, size_t *n, tok_bigram_order before)
+{
+	struct tok_bigram *h = tok->heap;
+	struct tok_bigram top = h[0], last = h[--(*n)];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && before(&h[c + 1], &h[c]))
+			c++;
+		if (!before(&h[c], &last))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	if (*n > 0)
+		h[i] = last;
+	return top;
+}
+
 void tok_out_push(struct tok_out *o, int32_t id, size_t off)
 {
 	if (o->n == o->cap) {
