@@ -27,8 +27,10 @@ static int perplexity_exec(struct cmd_ctx *ctx)
 	long stride;
 	if (cmd_value_long(ctx, "stride", 1, 1L << 30, ctx_len, &stride) != 0)
 		return 2;
-	if (ctx_len < 2)
-		return q_warn("perplexity: --ctx must be at least 2"), 2;
+	if (ctx_len < 2) {
+		q_warn("perplexity: --ctx must be at least 2");
+		return 2;
+	}
 
 	char *err = NULL, *text;
 	size_t len;
