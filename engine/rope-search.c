@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/sample.h"
 #include "lib/util.h"
 
 #define STATE_MAGIC "quire-rope-search"
@@ -18,14 +19,6 @@
 #define MAX_RETRIES 16          /* attempts at a child unlike every other candidate */
 
 /* ---- random numbers: xoshiro256** seeded through splitmix64 ----------------------------- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 static uint64_t rotl(uint64_t x, int k)
 {

@@ -10,30 +10,23 @@
 #include <string.h>
 
 #include "tests/fuzz/fuzz-gguf.c"
+#include "engine/sample.h"
 #include "tests/tap.h"
 
 #define MUTATIONS_PER_SEED 3000
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static void mutate(uint8_t *buf, size_t *len, uint64_t *rng)
 {
 	static const uint8_t boundary[] = { 0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff };
-	int edits = 1 + (int)(rng_next(rng) % 4);
+	int edits = 1 + (int)(splitmix64(rng) % 4);
 	for (int e = 0; e < edits && *len > 0; e++) {
-		size_t at = rng_next(rng) % *len;
-		switch (rng_next(rng) % 4) {
-		case 0: buf[at] ^= (uint8_t)(1u << (rng_next(rng) % 8)); break;
-		case 1: buf[at] = boundary[rng_next(rng) % sizeof(boundary)]; break;
+		size_t at = splitmix64(rng) % *len;
+		switch (splitmix64(rng) % 4) {
+		case 0: buf[at] ^= (uint8_t)(1u << (splitmix64(rng) % 8)); break;
+		case 1: buf[at] = boundary[splitmix64(rng) % sizeof(boundary)]; break;
 		case 2: /* a little-endian 32-bit boundary value, as counts and lengths are */
 			for (size_t i = 0; i < 4 && at + i < *len; i++)
-				buf[at + i] = (rng_next(rng) & 1) ? 0xff : 0x00;
+				buf[at + i] = (splitmix64(rng) & 1) ? 0xff : 0x00;
 			break;
 		default: *len = at; break;
 		}
