@@ -415,6 +415,35 @@ int store_sections(struct store *s, int64_t doc_id, struct store_section **v, si
 	return 0;
 }
 
+int store_find_section(struct store *s, int64_t doc_id, const char *title,
+    struct store_section *out, int *found, char **err)
+{
+	sqlite3_stmt *st;
+	memset(out, 0, sizeof *out);
+	*found = 0;
+	if (store_prepare(s, "SELECT id, COALESCE(parent_id, 0), level, title, byte_start, "
+	    "byte_end, line FROM sections WHERE doc_id = ? AND title = ? "
+	    "ORDER BY byte_start, level LIMIT 1", &st, err))
+		return -1;
+	sqlite3_bind_int64(st, 1, doc_id);
+	sqlite3_bind_text(st, 2, title, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(st, 0);
+		out->parent = sqlite3_column_int64(st, 1);
+		out->level = sqlite3_column_int(st, 2);
+		out->title = col_dup(st, 3);
+		out->byte_start = (uint64_t)sqlite3_column_int64(st, 4);
+		out->byte_end = (uint64_t)sqlite3_column_int64(st, 5);
+		out->line = (uint64_t)sqlite3_column_int64(st, 6);
+		*found = 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_sql_error(s, err, "find a section");
+	return 0;
+}
+
 void store_sections_free(struct store_section *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

