@@ -55,7 +55,7 @@ sig() { sqlite3 -separator '|' "$1/library.db" "$SIG"; }
 # The clean ingest, and how long it takes.
 s0=$(date +%s%N)
 "$QUIRE" -q -L "$T/clean" $MODEL ingest "$T/docs" 2>"$T/err"
-ok $? "clean ingest of $NDOCS documents${MODEL:+ with the model's tokenizer}"
+ok $? "clean ingest of $NDOCS documents${MODEL:+ with the model tokenizer}"
 s1=$(date +%s%N)
 clean_ms=$(( (s1 - s0) / 1000000 ))
 sig "$T/clean" >"$T/clean.sig"
