@@ -8,7 +8,7 @@ QUIRE_BUILD_PACKAGES="autoconf automake autoconf-archive pkg-config make gcc lib
  libncurses-dev libsqlite3-dev libarchive-dev libpcre2-dev libutf8proc-dev libxml2-dev
  liblzma-dev unzip"
 QUIRE_TEST_PACKAGES="mandoc tmux python3 python3-pip python3-venv libarchive-tools xz-utils
- zstd lz4 bzip2 gzip cpio p7zip-full zip dictzip sqlite3"
+ zstd lz4 bzip2 gzip cpio p7zip-full zip dictzip sqlite3 clang"
 
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

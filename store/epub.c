@@ -123,7 +123,7 @@ static xmlDocPtr xml_parse(const struct zfile *f)
 {
 	if (f->len > 0x7fffffff)
 		return NULL;
-	xmlInitParser();
+	html_xml_quiet();
 	/* No entity substitution and no network: hostile books cannot expand or fetch. */
 	return xmlReadMemory(f->data, (int)f->len, NULL, NULL,
 	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_RECOVER);

@@ -108,14 +108,22 @@ static void emit(struct walk *w, const char *s, size_t n)
 	if (w->space && !at_line_start(w))
 		buf_append_char(w->text, ' ');
 	w->space = 0;
+	/* libxml2 can pass bytes of a badly declared encoding through: never store them. */
+	struct buf fixed = BUF_INIT;
+	if (!text_utf8_valid(s, n, NULL)) {
+		text_utf8_repair(s, n, &fixed);
+		s = fixed.data;
+		n = fixed.len;
+	}
 	char *nfc;
 	size_t nfc_len;
-	if (text_utf8_valid(s, n, NULL) && text_nfc(s, n, &nfc, &nfc_len) == 0) {
+	if (text_nfc(s, n, &nfc, &nfc_len) == 0) {
 		buf_append(w->text, nfc, nfc_len);
 		free(nfc);
 	} else {
 		buf_append(w->text, s, n);
 	}
+	buf_free(&fixed);
 }
 
 static void text_node(struct walk *w, const char *s)
@@ -229,6 +237,12 @@ char *html_collapse_ws(const char *s)
 		space = 0;
 		buf_append_char(&b, *s);
 	}
+	if (b.len && !text_utf8_valid(b.data, b.len, NULL)) {
+		struct buf fixed = BUF_INIT;
+		text_utf8_repair(b.data, b.len, &fixed);
+		buf_free(&b);
+		b = fixed;
+	}
 	return buf_steal(&b);
 }
 
@@ -257,6 +271,25 @@ next:
 	return NULL;
 }
 
+static void xml_quiet_generic(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
+}
+
+static void xml_quiet_structured(void *ctx, xmlErrorPtr e)
+{
+	(void)ctx;
+	(void)e;
+}
+
+void html_xml_quiet(void)
+{
+	xmlInitParser();
+	xmlSetGenericErrorFunc(NULL, xml_quiet_generic);
+	xmlSetStructuredErrorFunc(NULL, xml_quiet_structured);
+}
+
 int html_extract(const char *data, size_t len, struct buf *text, struct sections *secs,
     int level_offset, char **title, char **err)
 {
@@ -264,7 +297,7 @@ int html_extract(const char *data, size_t len, struct buf *text, struct sections
 		*title = NULL;
 	if (len > (size_t)0x7fffffff)
 		return q_error(err, "HTML file too large");
-	xmlInitParser();
+	html_xml_quiet();
 	htmlDocPtr doc = htmlReadMemory(data, (int)len, NULL, NULL, HTML_PARSE_RECOVER |
 	    HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET | HTML_PARSE_COMPACT);
 	if (doc == NULL)

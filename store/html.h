@@ -14,6 +14,10 @@
 int html_extract(const char *data, size_t len, struct buf *text, struct sections *secs,
     int level_offset, char **title, char **err);
 
+/* libxml2 reports some errors (encoding conversion, I/O) on stderr whatever the parse
+ * options say; the store never prints, so its parses go through this first. */
+void html_xml_quiet(void);
+
 /* A short one-line text of a node subtree is what titles need; this is the collapsed text of
  * an HTML fragment string (used for EPUB navigation labels). Malloc'd. */
 char *html_collapse_ws(const char *s);

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/buf.h"
 #include "lib/util.h"
+#include "store/text.h"
 
 void sections_add(struct sections *s, size_t start, int level, const char *title, size_t len)
 {
@@ -20,6 +22,14 @@ void sections_add(struct sections *s, size_t start, int level, const char *title
 	while (len && (title[len - 1] == ' ' || title[len - 1] == '\t' || title[len - 1] == '\r' ||
 	    title[len - 1] == '\n'))
 		len--;
+	/* Titles are stored as SQLite TEXT and printed: bad bytes (a raw file's, an EPUB href's)
+	 * become U+FFFD. */
+	struct buf fixed = BUF_INIT;
+	if (!text_utf8_valid(title, len, NULL)) {
+		text_utf8_repair(title, len, &fixed);
+		title = fixed.data;
+		len = fixed.len;
+	}
 	if (len > SECTION_TITLE_MAX) {
 		len = SECTION_TITLE_MAX;
 		while (len && ((unsigned char)title[len] & 0xc0) == 0x80)
@@ -35,6 +45,7 @@ void sections_add(struct sections *s, size_t start, int level, const char *title
 	e->level = level;
 	e->parent = -1;
 	e->title = xstrndup(title, len);
+	buf_free(&fixed);
 }
 
 static int by_start(const void *a, const void *b)
