@@ -434,6 +434,13 @@ int epub_extract(const char *data, size_t len, const struct store_limits *lim,
 		char *ptitle = NULL;
 		if (html_extract(f->data, f->len, text, secs, 1, &ptitle, err) != 0)
 			goto out;
+		/* A spine may name one file many times: bound the text, not only the zip. */
+		if (text->len > lim->max_doc_bytes) {
+			free(ptitle);
+			q_error(err, "EPUB text is larger than the limit of %llu bytes (spine of %zu "
+			    "files)", (unsigned long long)lim->max_doc_bytes, n_spine);
+			goto out;
+		}
 		if (text->len == start) {
 			free(ptitle);
 			continue;

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* Limits set here, not from ingest.c, so the target links without the database. */
 	struct store_limits lim = {
-		.max_total_bytes = 1u << 24, .max_doc_bytes = 1u << 24, .max_ratio = 1000,
+		.max_total_bytes = 1u << 24, .max_doc_bytes = 1u << 16, .max_ratio = 1000,
 		.ratio_floor = 1u << 20, .max_depth = 2, .max_entries = 10000, .max_line = 1u << 20,
 	};
 	struct buf text = BUF_INIT;
@@ -83,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FCHECK(err == NULL);
 		const char *x = text.data ? text.data : "";
 		FCHECK(text_utf8_valid(x, text.len, NULL));
+		FCHECK(text.len <= lim.max_doc_bytes);
 		sections_finish(&secs, x, text.len);
 		fuzz_check_sections(&secs, x, text.len, 1);
 		if (title)
