@@ -432,7 +432,7 @@ int epub_extract(const char *data, size_t len, const struct store_limits *lim,
 			buf_append_char(text, '\n');   /* a blank line between files */
 		size_t start = text->len, first_sec = secs->n;
 		char *ptitle = NULL;
-		if (html_extract(f->data, f->len, text, secs, 1, &ptitle, err) != 0)
+		if (html_extract(f->data, f->len, text, secs, 1, &ptitle, NULL, err) != 0)
 			goto out;
 		/* A spine may name one file many times: bound the text, not only the zip. */
 		if (text->len > lim->max_doc_bytes) {

@@ -315,6 +315,7 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 	struct buf text = BUF_INIT;
 	struct sections secs = { 0 };
 	struct text_norm tn;
+	struct html_map hmap = { 0 };
 	int have_tn = 0;
 	char *title = NULL;
 	const char *format, *encoding;
@@ -332,7 +333,7 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 			err = xstrdup("binary file (NUL bytes or control characters), not HTML");
 			goto docfail;
 		}
-		if (html_extract(data, len, &text, &secs, 0, &title, &err) != 0)
+		if (html_extract(data, len, &text, &secs, 0, &title, &hmap, &err) != 0)
 			goto docfail;
 		sections_finish(&secs, text.data ? text.data : "", text.len);
 	} else {
@@ -383,8 +384,8 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 		.text = text.data,
 		.text_len = text.len,
 		.lines = lines,
-		.map = have_tn && !tn.identical ? tn.map : NULL,
-		.map_len = have_tn && !tn.identical ? tn.map_len : 0,
+		.map = have_tn && !tn.identical ? tn.map : hmap.n ? hmap.v : NULL,
+		.map_len = have_tn && !tn.identical ? tn.map_len : hmap.n,
 		.secs = &secs,
 	};
 	int64_t id;
@@ -415,6 +416,7 @@ docfail:
 cleanup:
 	buf_free(&text);
 	sections_free(&secs);
+	html_map_free(&hmap);
 	if (have_tn)
 		text_norm_free(&tn);
 	free(title);

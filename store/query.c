@@ -351,7 +351,8 @@ int store_source_offset(struct store *s, int64_t doc_id, uint64_t off, uint64_t 
     char **err)
 {
 	sqlite3_stmt *st;
-	if (store_prepare(s, "SELECT format, srcmap FROM documents WHERE id = ?", &st, err) != 0)
+	if (store_prepare(s, "SELECT format, srcmap, bytes FROM documents WHERE id = ?", &st,
+	    err) != 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, doc_id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -359,7 +360,8 @@ int store_source_offset(struct store *s, int64_t doc_id, uint64_t off, uint64_t 
 		return q_error(err, "%s: no document %lld", s->dir, (long long)doc_id);
 	}
 	const char *format = (const char *)sqlite3_column_text(st, 0);
-	if (format && (strcmp(format, "html") == 0 || strcmp(format, "epub") == 0)) {
+	uint64_t bytes = (uint64_t)sqlite3_column_int64(st, 2);
+	if (format && strcmp(format, "epub") == 0) {
 		sqlite3_finalize(st);
 		return q_error(err, "%s: document %lld is %s: its text has no byte map to the "
 		    "source markup", s->dir, (long long)doc_id, format);
@@ -376,6 +378,8 @@ int store_source_offset(struct store *s, int64_t doc_id, uint64_t off, uint64_t 
 	}
 	sqlite3_finalize(st);
 	*src = best_s + (off - best_t);
+	if (*src > bytes)
+		*src = bytes;           /* past the last note of an HTML map */
 	return 0;
 }
 

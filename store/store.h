@@ -149,7 +149,9 @@ int store_offset_line(struct store *s, int64_t doc_id, uint64_t off, uint64_t *l
 /* Title of the innermost section around off (malloc'd, NULL when none). */
 int store_section_at(struct store *s, int64_t doc_id, uint64_t off, char **title,
     char **err);
-/* Source offset of a text offset through the stored map (exact at line starts). */
+/* Source offset of a text offset through the stored map: for text exact at line starts;
+ * for HTML exact at the start of each text node and source line whose words appear verbatim
+ * in the markup (else the start of their source line); approximate in between. EPUB fails. */
 int store_source_offset(struct store *s, int64_t doc_id, uint64_t off, uint64_t *src,
     char **err);
 

@@ -222,6 +222,7 @@ static void test_library(void)
 	ok(store_source_offset(s, kid, 777, &src, &err) == 0 && src == 777,
 	    "identical text maps to the same source offsets");
 
+
 	/* Tokens map back into the text. */
 	int32_t *ids;
 	uint32_t *offs;
@@ -322,6 +323,48 @@ static void test_library(void)
 	free(ctext);
 	free(kjv);
 	free(con);
+	free(dir);
+}
+
+/* An HTML document maps its words back into the markup (store_source_offset). */
+static void test_html_source(void)
+{
+	char *dir = xasprintf("%s/lib-html", tmpdir), *err = NULL;
+	char *html = data_path("sample.html"), *hsrc = NULL;
+	size_t hlen = 0;
+	struct store *s;
+	struct events ev;
+	struct store_doc hd;
+	if (file_read_all(html, 1 << 20, &hsrc, &hlen, &err) != 0 ||
+	    store_open(dir, STORE_WRITE | STORE_CREATE, "t", &s, &err) != 0) {
+		diag("%s", err);
+		skip(3, "cannot read sample.html or open a library");
+		free(err);
+		free(html);
+		free(dir);
+		return;
+	}
+	ok(ingest(s, html, 0, &ev) == 0 && ev.added == 1, "ingest sample.html");
+	if (store_find_doc(s, "Sample Page", &hd, &err) == 0) {
+		char *ht = NULL;
+		size_t hl = 0;
+		store_text_range(s, hd.id, 0, UINT64_MAX, &ht, &hl, &err);
+		const char *w = ht ? strstr(ht, "Closing words") : NULL;
+		uint64_t src = 0;
+		int r = w ? store_source_offset(s, hd.id, (uint64_t)(w - ht), &src, &err) : -1;
+		ok(r == 0 && src == (uint64_t)(strstr(hsrc, "Closing words") - hsrc),
+		    "HTML text offset maps to the word's byte in the markup");
+		ok(store_source_offset(s, hd.id, hl, &src, &err) == 0 && src <= hlen,
+		    "the end of the text maps inside the source");
+		free(ht);
+		store_doc_free(&hd);
+	} else {
+		skip(2, "sample.html not found in the library");
+	}
+	free(err);
+	store_close(s);
+	free(hsrc);
+	free(html);
 	free(dir);
 }
 
@@ -447,6 +490,7 @@ int main(void)
 	}
 	test_schema();
 	test_library();
+	test_html_source();
 	test_lock();
 	test_epub();
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);

@@ -1,7 +1,8 @@
 /* fuzz-html.c: a libFuzzer target for the HTML extractor (libxml2's HTML parser and our walk
  * over its tree): every input gives text or a message; the text appended after what the
  * buffer held is valid UTF-8 ending in one newline, headings become sections inside it with a
- * consistent hierarchy, and the title is valid UTF-8.
+ * consistent hierarchy, the title is valid UTF-8 and the byte map's notes are in text order
+ * and inside both texts.
  *
  * Build with libFuzzer: `make fuzz-short` (see tests/fuzz/README), or by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. $(xml2-config --cflags)
@@ -21,7 +22,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sections secs = { 0 };
 	char *title = NULL, *err = NULL;
 	int level_offset = size & 1;
-	if (html_extract(src, size, &text, &secs, level_offset, &title, &err) == 0) {
+	struct html_map map = { 0 };
+	if (html_extract(src, size, &text, &secs, level_offset, &title, &map, &err) == 0) {
+		/* The map: notes in text order, inside the new text and the source. */
+		for (size_t i = 0; i < map.n; i++) {
+			FCHECK(i == 0 || map.v[2 * i] > map.v[2 * i - 2]);
+			FCHECK(map.v[2 * i] >= sizeof before - 1 && map.v[2 * i] < text.len);
+			FCHECK(map.v[2 * i + 1] < size);
+		}
 		FCHECK(err == NULL);
 		FCHECK(text.len >= sizeof before - 1 && memcmp(text.data, before, sizeof before - 1) == 0);
 		FCHECK(text_utf8_valid(text.data, text.len, NULL));
@@ -45,6 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(title);
 	free(err);
+	html_map_free(&map);
 	sections_free(&secs);
 	buf_free(&text);
 	free(src);
