@@ -303,8 +303,34 @@ static void read_ncx(const struct zfile *f, struct toc *t)
 	xmlFreeDoc(doc);
 }
 
+void epub_map_free(struct epub_map *m)
+{
+	html_map_free(&m->notes);
+	for (size_t i = 0; i < m->n_files; i++)
+		free(m->files[i]);
+	free(m->files);
+	memset(m, 0, sizeof *m);
+}
+
+/* Add the notes of one spine file (number f) to the book's map. */
+static void map_add_file(struct epub_map *m, const struct html_map *h, const char *name)
+{
+	size_t f = m->n_files;
+	m->files = xreallocarray(m->files, f + 1, sizeof *m->files);
+	m->files[m->n_files++] = xstrdup(name);
+	for (size_t i = 0; i < h->n; i++) {
+		if (m->notes.n == m->notes.cap) {
+			m->notes.cap = m->notes.cap ? 2 * m->notes.cap : 64;
+			m->notes.v = xreallocarray(m->notes.v, m->notes.cap, 2 * sizeof *m->notes.v);
+		}
+		m->notes.v[2 * m->notes.n] = h->v[2 * i];
+		m->notes.v[2 * m->notes.n + 1] = EPUB_SRC(f, h->v[2 * i + 1]);
+		m->notes.n++;
+	}
+}
+
 int epub_extract(const char *data, size_t len, const struct store_limits *lim,
-    struct buf *text, struct sections *secs, char **title, char **err)
+    struct buf *text, struct sections *secs, char **title, struct epub_map *map, char **err)
 {
 	struct zip z = { 0 };
 	struct item *items = NULL;
@@ -432,8 +458,12 @@ int epub_extract(const char *data, size_t len, const struct store_limits *lim,
 			buf_append_char(text, '\n');   /* a blank line between files */
 		size_t start = text->len, first_sec = secs->n;
 		char *ptitle = NULL;
-		if (html_extract(f->data, f->len, text, secs, 1, &ptitle, NULL, err) != 0)
+		struct html_map hm = { 0 };
+		if (html_extract(f->data, f->len, text, secs, 1, &ptitle, map ? &hm : NULL, err) != 0)
 			goto out;
+		if (map && hm.n)
+			map_add_file(map, &hm, f->name);
+		html_map_free(&hm);
 		/* A spine may name one file many times: bound the text, not only the zip. */
 		if (text->len > lim->max_doc_bytes) {
 			free(ptitle);
@@ -486,6 +516,8 @@ out:
 	if (r != 0) {
 		free(*title);
 		*title = NULL;
+		if (map)
+			epub_map_free(map);
 	}
 	return r;
 }

@@ -316,6 +316,7 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 	struct sections secs = { 0 };
 	struct text_norm tn;
 	struct html_map hmap = { 0 };
+	struct epub_map emap = { 0 };
 	int have_tn = 0;
 	char *title = NULL;
 	const char *format, *encoding;
@@ -323,7 +324,7 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 	if (sn == SNIFF_ZIP) {
 		format = "epub";
 		encoding = "utf-8";
-		if (epub_extract(data, len, &g->o->limits, &text, &secs, &title, &err) != 0)
+		if (epub_extract(data, len, &g->o->limits, &text, &secs, &title, &emap, &err) != 0)
 			goto docfail;
 		sections_finish(&secs, text.data ? text.data : "", text.len);
 	} else if (is_html(name, data, len)) {
@@ -384,8 +385,11 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 		.text = text.data,
 		.text_len = text.len,
 		.lines = lines,
-		.map = have_tn && !tn.identical ? tn.map : hmap.n ? hmap.v : NULL,
-		.map_len = have_tn && !tn.identical ? tn.map_len : hmap.n,
+		.map = have_tn && !tn.identical ? tn.map : hmap.n ? hmap.v :
+		    emap.notes.n ? emap.notes.v : NULL,
+		.map_len = have_tn && !tn.identical ? tn.map_len : hmap.n ? hmap.n : emap.notes.n,
+		.files = emap.notes.n ? emap.files : NULL,
+		.n_files = emap.notes.n ? emap.n_files : 0,
 		.secs = &secs,
 	};
 	int64_t id;
@@ -417,6 +421,7 @@ cleanup:
 	buf_free(&text);
 	sections_free(&secs);
 	html_map_free(&hmap);
+	epub_map_free(&emap);
 	if (have_tn)
 		text_norm_free(&tn);
 	free(title);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -151,9 +151,14 @@ int store_section_at(struct store *s, int64_t doc_id, uint64_t off, char **title
     char **err);
 /* Source offset of a text offset through the stored map: for text exact at line starts;
  * for HTML exact at the start of each text node and source line whose words appear verbatim
- * in the markup (else the start of their source line); approximate in between. EPUB fails. */
+ * in the markup (else the start of their source line); approximate in between. For an EPUB
+ * the offset is inside one of its files, which store_source_location names. */
 int store_source_offset(struct store *s, int64_t doc_id, uint64_t off, uint64_t *src,
     char **err);
+/* The same, with the file inside the document's source it lies in (malloc'd: an EPUB's
+ * spine file such as "OEBPS/ch1.xhtml"; NULL for a document that is one file). */
+int store_source_location(struct store *s, int64_t doc_id, uint64_t off, char **file,
+    uint64_t *src, char **err);
 
 struct store_section {
 	int64_t id, parent;         /* parent 0 for none */

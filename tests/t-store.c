@@ -138,7 +138,7 @@ static void test_schema(void)
 	    "(1, 0, 1, 'migrated zebra text\n');", &err) == 0, "old rows inserted");
 	sqlite3_close(raw.db);
 	ok(store_open(old, STORE_READ, "t", &s, &err) == 0, "open the old library");
-	is_int(store_schema_version(s), 2, "migrated to version 2");
+	is_int(store_schema_version(s), STORE_SCHEMA_VERSION, "migrated to the current version");
 	struct store_hit *h;
 	size_t n = 0;
 	ok(store_search(s, "zebra", 0, 5, "[", "]", &h, &n, &err) == 0 && n == 1 &&
@@ -466,6 +466,20 @@ static void test_epub(void)
 	store_text_range(s, d.id, 0, UINT64_MAX, &t, &tl, &err);
 	is_str(t, "Beta words come first.\n\nInner\n\nMore.\n\nFirst Heading\n\nAlpha words.\n",
 	    "text in spine order, not entry order");
+	/* Provenance: words map back into their spine file. */
+	const char *w = t ? strstr(t, "Alpha") : NULL;
+	char *file = NULL;
+	uint64_t src = 0;
+	ok(w && store_source_location(s, d.id, (uint64_t)(w - t), &file, &src, &err) == 0 &&
+	    file && strcmp(file, "OEBPS/text/ch1.xhtml") == 0 && src == 74,
+	    "\"Alpha\" maps to byte 74 of OEBPS/text/ch1.xhtml");
+	free(file);
+	file = NULL;
+	w = t ? strstr(t, "Inner") : NULL;
+	ok(w && store_source_location(s, d.id, (uint64_t)(w - t), &file, &src, &err) == 0 &&
+	    file && strcmp(file, "OEBPS/text/ch2.xhtml") == 0 && src == 82,
+	    "\"Inner\" maps to byte 82 of OEBPS/text/ch2.xhtml");
+	free(file);
 	free(t);
 	struct store_section *sv;
 	size_t ns;

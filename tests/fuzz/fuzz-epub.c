@@ -79,7 +79,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf text = BUF_INIT;
 	struct sections secs = { 0 };
 	char *title = NULL, *err = NULL;
-	if (epub_extract(book, len, &lim, &text, &secs, &title, &err) == 0) {
+	struct epub_map map = { 0 };
+	if (epub_extract(book, len, &lim, &text, &secs, &title, &map, &err) == 0) {
+		/* The map: notes in text order, each naming one of the book's files. */
+		for (size_t i = 0; i < map.notes.n; i++) {
+			FCHECK(i == 0 || map.notes.v[2 * i] > map.notes.v[2 * i - 2]);
+			FCHECK(map.notes.v[2 * i] < text.len);
+			FCHECK(EPUB_SRC_FILE(map.notes.v[2 * i + 1]) < map.n_files);
+		}
 		FCHECK(err == NULL);
 		const char *x = text.data ? text.data : "";
 		FCHECK(text_utf8_valid(x, text.len, NULL));
@@ -91,6 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FCHECK(err != NULL && *err != '\0');
 	}
+	FCHECK(map.notes.n == 0 || map.n_files > 0);
+	epub_map_free(&map);
 	free(title);
 	free(err);
 	sections_free(&secs);
