@@ -23,6 +23,7 @@
 #include "lib/util.h"
 #include "store/epub.h"
 #include "store/html.h"
+#include "store/pdf.h"
 #include "store/sections.h"
 #include "store/sha256.h"
 #include "store/text.h"
@@ -287,9 +288,9 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 		r = ingest_memory_archive(g, path, entry, data, len, depth + 1);
 		goto out;
 	}
-	if (len >= 5 && memcmp(data, "%PDF-", 5) == 0) {
-		report(g, STORE_DOC_SKIPPED, disp, "PDF is not supported (no PDF library built in)",
-		    0, 0, 0, 0);
+	if (pdf_sniff(data, len) && !pdf_supported()) {
+		report(g, STORE_DOC_SKIPPED, disp, "PDF is not supported: this quire was built "
+		    "without PDF support (configure --with-pdf, needs libpoppler-glib-dev)", 0, 0, 0, 0);
 		goto out;
 	}
 	char sha[65];
@@ -326,6 +327,19 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 		encoding = "utf-8";
 		if (epub_extract(data, len, &g->o->limits, &text, &secs, &title, &emap, &err) != 0)
 			goto docfail;
+		sections_finish(&secs, text.data ? text.data : "", text.len);
+	} else if (pdf_sniff(data, len)) {
+		format = "pdf";
+		encoding = "utf-8";
+		if (pdf_extract(data, len, &text, &secs, &title, &err) != 0) {
+			if (strncmp(err, "encrypted", 9) == 0) {
+				report(g, STORE_DOC_SKIPPED, disp, err, 0, 0, 0, 0);
+				free(err);
+				err = NULL;
+				goto cleanup;
+			}
+			goto docfail;
+		}
 		sections_finish(&secs, text.data ? text.data : "", text.len);
 	} else if (is_html(name, data, len)) {
 		format = "html";
