@@ -32,6 +32,7 @@ struct walk {
 	size_t *line_start;         /* byte offset of each source line, [0] = line 1 */
 	size_t n_lines;
 	size_t cursor;              /* source offset after the last word found */
+	uint64_t scan_left;         /* source bytes the searches may still read */
 	int64_t src_next;           /* source offset of the next word emitted, -1: none */
 };
 
@@ -57,8 +58,9 @@ static void map_push(struct html_map *m, uint64_t text_off, uint64_t src_off)
 }
 
 /* Where does word (n bytes, on source line `line`, 0 if unknown) start in the source? Its
- * bytes searched from the later of the cursor and the line's start, in a bounded window (so a
- * hostile file cannot make this quadratic); failing that, the line's start; else -1. */
+ * bytes searched from the later of the cursor and the line's start, in a bounded window and
+ * within a total budget (so a hostile file cannot make this quadratic); failing that, the
+ * line's start; else -1. */
 static int64_t locate(struct walk *w, const char *word, size_t n, long line)
 {
 	size_t from = w->cursor, ls = 0;
@@ -70,9 +72,11 @@ static int64_t locate(struct walk *w, const char *word, size_t n, long line)
 	}
 	if (n > 64)
 		n = 64;
-	if (n && from < w->src_len) {
+	if (n && from < w->src_len && w->scan_left > 0) {
 		size_t span = w->src_len - from < 65536 ? w->src_len - from : 65536;
 		const char *p = memmem(w->src + from, span, word, n);
+		uint64_t read = p ? (uint64_t)(p - (w->src + from)) + n : span;
+		w->scan_left = read < w->scan_left ? w->scan_left - read : 0;
 		if (p) {
 			w->cursor = (size_t)(p - w->src) + n;
 			return p - w->src;
@@ -419,6 +423,7 @@ int html_extract(const char *data, size_t len, struct buf *text, struct sections
 		w.map = map;
 		w.src = data;
 		w.src_len = len;
+		w.scan_left = 64 * (uint64_t)len + (1u << 20);
 		size_t cap = 1024;
 		w.line_start = xmalloc(cap * sizeof *w.line_start);
 		w.line_start[w.n_lines++] = 0;
