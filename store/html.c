@@ -44,10 +44,10 @@ void html_map_free(struct html_map *m)
 
 static void map_push(struct html_map *m, uint64_t text_off, uint64_t src_off)
 {
-	if (m->n && m->v[2 * m->n - 2] == text_off) {
-		m->v[2 * m->n - 1] = src_off;   /* a later note for the same place wins */
-		return;
-	}
+	/* A later note for the same place wins; notes past it point at blanks that a break
+	 * trimmed away since. */
+	while (m->n && m->v[2 * m->n - 2] >= text_off)
+		m->n--;
 	if (m->n == m->cap) {
 		m->cap = m->cap ? 2 * m->cap : 64;
 		m->v = xreallocarray(m->v, m->cap, 2 * sizeof *m->v);
@@ -64,7 +64,8 @@ static void map_push(struct html_map *m, uint64_t text_off, uint64_t src_off)
 static int64_t locate(struct walk *w, const char *word, size_t n, long line)
 {
 	size_t from = w->cursor, ls = 0;
-	int have_line = line > 0 && line < 65535 && (size_t)line <= w->n_lines;
+	int have_line = line > 0 && line < 65535 && (size_t)line <= w->n_lines &&
+	    w->line_start[line - 1] < w->src_len;   /* not the empty line after a last '\n' */
 	if (have_line) {
 		ls = w->line_start[line - 1];
 		if (ls > from)
