@@ -18,6 +18,7 @@ struct zfile {
 	char *name;                 /* entry path, as stored */
 	char *data;
 	size_t len;
+	int read;                   /* already taken into the text (once, whatever the spine says) */
 };
 
 struct zip {
@@ -35,7 +36,7 @@ static void zip_free(struct zip *z)
 	free(z->v);
 }
 
-static const struct zfile *zip_find(const struct zip *z, const char *name)
+static struct zfile *zip_find(const struct zip *z, const char *name)
 {
 	for (size_t i = 0; i < z->n; i++)
 		if (strcmp(z->v[i].name, name) == 0)
@@ -105,6 +106,7 @@ static int zip_read(const char *data, size_t len, const struct store_limits *lim
 			z->cap = z->cap ? z->cap * 2 : 32;
 			z->v = xreallocarray(z->v, z->cap, sizeof *z->v);
 		}
+		z->v[z->n].read = 0;
 		z->v[z->n].name = xstrdup(name ? name : "");
 		z->v[z->n].len = b.len;
 		z->v[z->n].data = buf_steal(&b);
@@ -448,12 +450,17 @@ int epub_extract(const char *data, size_t len, const struct store_limits *lim,
 			continue;
 		if (it->type && !strstr(it->type, "html"))
 			continue;
-		const struct zfile *f = zip_find(&z, it->href);
+		struct zfile *f = zip_find(&z, it->href);
 		if (f == NULL) {
 			q_error(err, "EPUB spine file %s is missing%s", it->href,
 			    z.encrypted ? " (encrypted entries were skipped)" : "");
 			goto out;
 		}
+		/* A spine names each file once; a hostile one that repeats a file would make the
+		 * work grow as spine length times file size. */
+		if (f->read)
+			continue;
+		f->read = 1;
 		if (text->len && text->data[text->len - 1] == '\n')
 			buf_append_char(text, '\n');   /* a blank line between files */
 		size_t start = text->len, first_sec = secs->n;

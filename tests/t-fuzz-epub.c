@@ -2,7 +2,7 @@
  * CI run: its seed corpus (tests/fuzz/epub-corpus) and seeded mutations of every seed. */
 #include "config.h"
 
-#define MUTATIONS 250
+#define MUTATIONS 2000
 #define MIN_SEEDS 3
 
 #include "tests/fuzz/fuzz-epub.c"

@@ -94,7 +94,7 @@ CH2 = ('<html xmlns="http://www.w3.org/1999/xhtml"><body><h1>Chapter Two</h1>'
 SEP = "\n%%\n"
 put("epub", "epub2-ncx.parts", SEP.join([CONTAINER, OPF.format(v="2.0"), NCX, "", CH1, CH2]))
 put("epub", "epub3-nav.parts", SEP.join([CONTAINER, OPF.format(v="3.0"), NCX, NAV, CH1, CH2]))
-# One chapter named 600 times by the spine: the text limit must stop it.
+# One chapter named 600 times by the spine: it is read once.
 put("epub", "spine-repeat.parts", SEP.join([CONTAINER, OPF.format(v="2.0").replace(
     '<itemref idref="c1"/>', '<itemref idref="c1"/>' * 600), NCX, "", CH1 * 4, CH2]))
 put("epub", "no-rootfile.parts", SEP.join(["<container/>", OPF.format(v="2.0")]))
