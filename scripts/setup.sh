@@ -6,9 +6,9 @@ QUIRE_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Packages to build quire, and the tools its tests use.
 QUIRE_BUILD_PACKAGES="autoconf automake autoconf-archive pkg-config make gcc libc6-dev
  libncurses-dev libsqlite3-dev libarchive-dev libpcre2-dev libutf8proc-dev libxml2-dev
- liblzma-dev unzip"
+ liblzma-dev libpoppler-glib-dev unzip"
 QUIRE_TEST_PACKAGES="mandoc tmux python3 python3-pip python3-venv libarchive-tools xz-utils
- zstd lz4 bzip2 gzip cpio p7zip-full zip dictzip sqlite3"
+ zstd lz4 bzip2 gzip cpio p7zip-full zip dictzip sqlite3 clang"
 
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -85,6 +85,15 @@ static const char *const migrations[] = {
 	"  INSERT INTO fts(fts, rowid, body) VALUES ('delete', old.id, old.body);"
 	"  INSERT INTO fts(rowid, body) VALUES (new.id, new.body); END;"
 	"INSERT INTO fts(fts) VALUES ('rebuild');",
+
+	/* 3: the files inside a document's source that its byte map points into (an EPUB's
+	 * spine files); srcmap offsets of such a document carry the file index above bit 40. */
+	"CREATE TABLE srcfiles("
+	"  doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"              /* entry path inside the document's archive */
+	"  PRIMARY KEY(doc_id, idx)"
+	");",
 };
 
 int store_sql_error(struct store *s, char **err, const char *what)

@@ -300,6 +300,24 @@ int doc_write(struct store *s, const struct doc_in *d, int64_t replace_id,
 		goto fail;
 	}
 	*doc_id = sqlite3_last_insert_rowid(s->db);
+	if (d->n_files) {
+		if (store_prepare(s, "INSERT INTO srcfiles(doc_id, idx, name) VALUES (?, ?, ?)", &st,
+		    err) != 0)
+			goto fail;
+		for (size_t i = 0; i < d->n_files; i++) {
+			sqlite3_bind_int64(st, 1, *doc_id);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+			sqlite3_bind_text(st, 3, d->files[i], -1, SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			sqlite3_reset(st);
+			if (rc != SQLITE_DONE) {
+				sqlite3_finalize(st);
+				store_sql_error(s, err, "write source files");
+				goto fail;
+			}
+		}
+		sqlite3_finalize(st);
+	}
 	if (d->secs && d->secs->n) {
 		sec_ids = xmalloc(d->secs->n * sizeof *sec_ids);
 		if (write_sections(s, *doc_id, d->secs, sec_ids, err) != 0)

@@ -18,6 +18,7 @@ struct zfile {
 	char *name;                 /* entry path, as stored */
 	char *data;
 	size_t len;
+	int read;                   /* already taken into the text (once, whatever the spine says) */
 };
 
 struct zip {
@@ -35,7 +36,7 @@ static void zip_free(struct zip *z)
 	free(z->v);
 }
 
-static const struct zfile *zip_find(const struct zip *z, const char *name)
+static struct zfile *zip_find(const struct zip *z, const char *name)
 {
 	for (size_t i = 0; i < z->n; i++)
 		if (strcmp(z->v[i].name, name) == 0)
@@ -105,6 +106,7 @@ static int zip_read(const char *data, size_t len, const struct store_limits *lim
 			z->cap = z->cap ? z->cap * 2 : 32;
 			z->v = xreallocarray(z->v, z->cap, sizeof *z->v);
 		}
+		z->v[z->n].read = 0;
 		z->v[z->n].name = xstrdup(name ? name : "");
 		z->v[z->n].len = b.len;
 		z->v[z->n].data = buf_steal(&b);
@@ -123,7 +125,7 @@ static xmlDocPtr xml_parse(const struct zfile *f)
 {
 	if (f->len > 0x7fffffff)
 		return NULL;
-	xmlInitParser();
+	html_xml_quiet();
 	/* No entity substitution and no network: hostile books cannot expand or fetch. */
 	return xmlReadMemory(f->data, (int)f->len, NULL, NULL,
 	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_RECOVER);
@@ -303,8 +305,34 @@ static void read_ncx(const struct zfile *f, struct toc *t)
 	xmlFreeDoc(doc);
 }
 
+void epub_map_free(struct epub_map *m)
+{
+	html_map_free(&m->notes);
+	for (size_t i = 0; i < m->n_files; i++)
+		free(m->files[i]);
+	free(m->files);
+	memset(m, 0, sizeof *m);
+}
+
+/* Add the notes of one spine file (number f) to the book's map. */
+static void map_add_file(struct epub_map *m, const struct html_map *h, const char *name)
+{
+	size_t f = m->n_files;
+	m->files = xreallocarray(m->files, f + 1, sizeof *m->files);
+	m->files[m->n_files++] = xstrdup(name);
+	for (size_t i = 0; i < h->n; i++) {
+		if (m->notes.n == m->notes.cap) {
+			m->notes.cap = m->notes.cap ? 2 * m->notes.cap : 64;
+			m->notes.v = xreallocarray(m->notes.v, m->notes.cap, 2 * sizeof *m->notes.v);
+		}
+		m->notes.v[2 * m->notes.n] = h->v[2 * i];
+		m->notes.v[2 * m->notes.n + 1] = EPUB_SRC(f, h->v[2 * i + 1]);
+		m->notes.n++;
+	}
+}
+
 int epub_extract(const char *data, size_t len, const struct store_limits *lim,
-    struct buf *text, struct sections *secs, char **title, char **err)
+    struct buf *text, struct sections *secs, char **title, struct epub_map *map, char **err)
 {
 	struct zip z = { 0 };
 	struct item *items = NULL;
@@ -422,18 +450,34 @@ int epub_extract(const char *data, size_t len, const struct store_limits *lim,
 			continue;
 		if (it->type && !strstr(it->type, "html"))
 			continue;
-		const struct zfile *f = zip_find(&z, it->href);
+		struct zfile *f = zip_find(&z, it->href);
 		if (f == NULL) {
 			q_error(err, "EPUB spine file %s is missing%s", it->href,
 			    z.encrypted ? " (encrypted entries were skipped)" : "");
 			goto out;
 		}
+		/* A spine names each file once; a hostile one that repeats a file would make the
+		 * work grow as spine length times file size. */
+		if (f->read)
+			continue;
+		f->read = 1;
 		if (text->len && text->data[text->len - 1] == '\n')
 			buf_append_char(text, '\n');   /* a blank line between files */
 		size_t start = text->len, first_sec = secs->n;
 		char *ptitle = NULL;
-		if (html_extract(f->data, f->len, text, secs, 1, &ptitle, err) != 0)
+		struct html_map hm = { 0 };
+		if (html_extract(f->data, f->len, text, secs, 1, &ptitle, map ? &hm : NULL, err) != 0)
 			goto out;
+		if (map && hm.n)
+			map_add_file(map, &hm, f->name);
+		html_map_free(&hm);
+		/* A spine may name one file many times: bound the text, not only the zip. */
+		if (text->len > lim->max_doc_bytes) {
+			free(ptitle);
+			q_error(err, "EPUB text is larger than the limit of %llu bytes (spine of %zu "
+			    "files)", (unsigned long long)lim->max_doc_bytes, n_spine);
+			goto out;
+		}
 		if (text->len == start) {
 			free(ptitle);
 			continue;
@@ -479,6 +523,8 @@ out:
 	if (r != 0) {
 		free(*title);
 		*title = NULL;
+		if (map)
+			epub_map_free(map);
 	}
 	return r;
 }

@@ -6,13 +6,27 @@
 #include <stddef.h>
 
 #include "lib/buf.h"
+#include "store/html.h"
 #include "store/sections.h"
 #include "store/store.h"
 
+/* An offset inside the book's file number f (of epub_map.files). */
+#define EPUB_SRC(f, off) ((uint64_t)(f) << 40 | (uint64_t)(off))
+#define EPUB_SRC_FILE(src) ((size_t)((src) >> 40))
+#define EPUB_SRC_OFF(src) ((src) & ((UINT64_C(1) << 40) - 1))
+
+/* The byte map of a book: notes (text offset, EPUB_SRC(file, offset)) into its spine files. */
+struct epub_map {
+	struct html_map notes;
+	char **files;               /* entry paths, malloc'd */
+	size_t n_files;
+};
+void epub_map_free(struct epub_map *m);
+
 /* Append the book's text to text and its sections (one level-1 section per spine document
  * titled from the table of contents, its headings below) to secs; *title gets dc:title or
- * NULL. Messages do not name the file (the caller does). */
+ * NULL; map (when not NULL) the byte map. Messages do not name the file (the caller does). */
 int epub_extract(const char *data, size_t len, const struct store_limits *lim,
-    struct buf *text, struct sections *secs, char **title, char **err);
+    struct buf *text, struct sections *secs, char **title, struct epub_map *map, char **err);
 
 #endif

@@ -25,7 +25,71 @@ struct walk {
 	int cell;                   /* cells so far in the current table row */
 	size_t heading_start;       /* text offset where the open heading began */
 	int heading;                /* open heading level, 0 for none */
+	/* The byte map (all unused when map is NULL). */
+	struct html_map *map;
+	const char *src;            /* the source bytes */
+	size_t src_len;
+	size_t *line_start;         /* byte offset of each source line, [0] = line 1 */
+	size_t n_lines;
+	size_t cursor;              /* source offset after the last word found */
+	uint64_t scan_left;         /* source bytes the searches may still read */
+	int64_t src_next;           /* source offset of the next word emitted, -1: none */
 };
+
+void html_map_free(struct html_map *m)
+{
+	free(m->v);
+	memset(m, 0, sizeof *m);
+}
+
+static void map_push(struct html_map *m, uint64_t text_off, uint64_t src_off)
+{
+	/* A later note for the same place wins; notes past it point at blanks that a break
+	 * trimmed away since. */
+	while (m->n && m->v[2 * m->n - 2] >= text_off)
+		m->n--;
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 64;
+		m->v = xreallocarray(m->v, m->cap, 2 * sizeof *m->v);
+	}
+	m->v[2 * m->n] = text_off;
+	m->v[2 * m->n + 1] = src_off;
+	m->n++;
+}
+
+/* Where does word (n bytes, on source line `line`, 0 if unknown) start in the source? Its
+ * bytes searched from the later of the cursor and the line's start, in a bounded window and
+ * within a total budget (so a hostile file cannot make this quadratic); failing that, the
+ * line's start; else -1. */
+static int64_t locate(struct walk *w, const char *word, size_t n, long line)
+{
+	size_t from = w->cursor, ls = 0;
+	int have_line = line > 0 && line < 65535 && (size_t)line <= w->n_lines &&
+	    w->line_start[line - 1] < w->src_len;   /* not the empty line after a last '\n' */
+	if (have_line) {
+		ls = w->line_start[line - 1];
+		if (ls > from)
+			from = ls;
+	}
+	if (n > 64)
+		n = 64;
+	if (n && from < w->src_len && w->scan_left > 0) {
+		size_t span = w->src_len - from < 65536 ? w->src_len - from : 65536;
+		const char *p = memmem(w->src + from, span, word, n);
+		uint64_t read = p ? (uint64_t)(p - (w->src + from)) + n : span;
+		w->scan_left = read < w->scan_left ? w->scan_left - read : 0;
+		if (p) {
+			w->cursor = (size_t)(p - w->src) + n;
+			return p - w->src;
+		}
+	}
+	if (have_line) {
+		if (ls > w->cursor)
+			w->cursor = ls;
+		return (int64_t)ls;
+	}
+	return -1;
+}
 
 static int name_is(const xmlNode *n, const char *name)
 {
@@ -108,39 +172,72 @@ static void emit(struct walk *w, const char *s, size_t n)
 	if (w->space && !at_line_start(w))
 		buf_append_char(w->text, ' ');
 	w->space = 0;
+	/* libxml2 can pass bytes of a badly declared encoding through: never store them. */
+	struct buf fixed = BUF_INIT;
+	if (!text_utf8_valid(s, n, NULL)) {
+		text_utf8_repair(s, n, &fixed);
+		s = fixed.data;
+		n = fixed.len;
+	}
+	if (w->map && w->src_next >= 0) {
+		map_push(w->map, w->text->len, (uint64_t)w->src_next);
+		w->src_next = -1;
+	}
 	char *nfc;
 	size_t nfc_len;
-	if (text_utf8_valid(s, n, NULL) && text_nfc(s, n, &nfc, &nfc_len) == 0) {
+	if (text_nfc(s, n, &nfc, &nfc_len) == 0) {
 		buf_append(w->text, nfc, nfc_len);
 		free(nfc);
 	} else {
 		buf_append(w->text, s, n);
 	}
+	buf_free(&fixed);
 }
 
-static void text_node(struct walk *w, const char *s)
+/* line: the source line where the text node starts (0 if unknown). */
+static void text_node(struct walk *w, const char *s, long line)
 {
 	if (w->pre) {
+		if (w->map) {
+			size_t k = 0;
+			while (s[k] == '\n' || s[k] == '\r')
+				line += s[k++] == '\n' && line > 0;
+			size_t n = strcspn(s + k, "\r\n");
+			if (s[k])
+				w->src_next = locate(w, s + k, n, line);
+		}
 		emit(w, s, strlen(s));
 		return;
 	}
-	/* Collapse runs of blanks; a leading blank becomes an owed space. */
+	/* Collapse runs of blanks; a leading blank becomes an owed space. The first word of the
+	 * node and of each of its source lines gets a map note. */
 	struct buf word = BUF_INIT;
-	for (const char *p = s; *p; ) {
-		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f') {
+	int note = 1;
+	for (const char *p = s; ; ) {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || !*p) {
 			if (word.len) {
+				if (w->map && note) {
+					w->src_next = locate(w, word.data, word.len, line);
+					note = 0;
+				}
 				emit(w, word.data, word.len);
 				buf_reset(&word);
 			}
+			if (!*p)
+				break;
 			w->space = 1;
-			while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f')
+			while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f') {
+				if (*p == '\n') {
+					note = 1;
+					if (line > 0)
+						line++;
+				}
 				p++;
+			}
 			continue;
 		}
 		buf_append_char(&word, *p++);
 	}
-	if (word.len)
-		emit(w, word.data, word.len);
 	buf_free(&word);
 }
 
@@ -197,7 +294,7 @@ static void leave(struct walk *w, xmlNode *n, struct sections *secs, int level_o
 			for (char *c = t; *c; c++)
 				if (*c == '\n')
 					*c = ' ';
-			if (secs)
+			if (secs && t[strspn(t, " \t\r")] != '\0')   /* not blank only */
 				sections_add(secs, s, w->heading + level_offset, t, strlen(t));
 			free(t);
 		}
@@ -229,6 +326,12 @@ char *html_collapse_ws(const char *s)
 		space = 0;
 		buf_append_char(&b, *s);
 	}
+	if (b.len && !text_utf8_valid(b.data, b.len, NULL)) {
+		struct buf fixed = BUF_INIT;
+		text_utf8_repair(b.data, b.len, &fixed);
+		buf_free(&b);
+		b = fixed;
+	}
 	return buf_steal(&b);
 }
 
@@ -257,14 +360,45 @@ next:
 	return NULL;
 }
 
+static void xml_quiet_generic(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
+}
+
+static void xml_quiet_structured(void *ctx, xmlErrorPtr e)
+{
+	(void)ctx;
+	(void)e;
+}
+
+void html_xml_quiet(void)
+{
+	xmlInitParser();
+	xmlSetGenericErrorFunc(NULL, xml_quiet_generic);
+	xmlSetStructuredErrorFunc(NULL, xml_quiet_structured);
+}
+
+/* libxml2 gives a text node the line where it ends: count back to where it starts. */
+static long text_start_line(const xmlNode *n)
+{
+	long line = xmlGetLineNo((xmlNode *)n);
+	if (line <= 0 || line >= 65535)
+		return 0;
+	for (const char *c = (const char *)n->content; *c; c++)
+		if (*c == '\n')
+			line--;
+	return line > 0 ? line : 1;
+}
+
 int html_extract(const char *data, size_t len, struct buf *text, struct sections *secs,
-    int level_offset, char **title, char **err)
+    int level_offset, char **title, struct html_map *map, char **err)
 {
 	if (title)
 		*title = NULL;
 	if (len > (size_t)0x7fffffff)
 		return q_error(err, "HTML file too large");
-	xmlInitParser();
+	html_xml_quiet();
 	htmlDocPtr doc = htmlReadMemory(data, (int)len, NULL, NULL, HTML_PARSE_RECOVER |
 	    HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET | HTML_PARSE_COMPACT);
 	if (doc == NULL)
@@ -282,8 +416,27 @@ int html_extract(const char *data, size_t len, struct buf *text, struct sections
 	}
 	struct walk w;
 	memset(&w, 0, sizeof w);
+	size_t first_sec = secs ? secs->n : 0;
 	w.text = text;
 	w.base = text->len;
+	w.src_next = -1;
+	if (map) {
+		w.map = map;
+		w.src = data;
+		w.src_len = len;
+		w.scan_left = 64 * (uint64_t)len + (1u << 20);
+		size_t cap = 1024;
+		w.line_start = xmalloc(cap * sizeof *w.line_start);
+		w.line_start[w.n_lines++] = 0;
+		for (size_t i = 0; i < len; i++)
+			if (data[i] == '\n') {
+				if (w.n_lines == cap) {
+					cap *= 2;
+					w.line_start = xreallocarray(w.line_start, cap, sizeof *w.line_start);
+				}
+				w.line_start[w.n_lines++] = i + 1;
+			}
+	}
 	xmlNode *n = root;
 	while (n) {
 		int descend = 0;
@@ -294,7 +447,7 @@ int html_extract(const char *data, size_t len, struct buf *text, struct sections
 			}
 		} else if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) &&
 		    n->content) {
-			text_node(&w, (const char *)n->content);
+			text_node(&w, (const char *)n->content, map ? text_start_line(n) : 0);
 		}
 		if (descend && n->children) {
 			n = n->children;
@@ -317,6 +470,15 @@ int html_extract(const char *data, size_t len, struct buf *text, struct sections
 		text->data[--text->len] = '\0';
 	if (text->len > w.base)
 		buf_append_char(text, '\n');
+	/* Headings and notes past the trimmed end point at nothing. */
+	if (secs)
+		while (secs->n > first_sec && secs->v[secs->n - 1].start >= text->len) {
+			free(secs->v[secs->n - 1].title);
+			secs->n--;
+		}
+	while (map && map->n && map->v[2 * map->n - 2] >= text->len)
+		map->n--;
+	free(w.line_start);
 	xmlFreeDoc(doc);
 	return 0;
 }

@@ -23,6 +23,7 @@
 #include "lib/util.h"
 #include "store/epub.h"
 #include "store/html.h"
+#include "store/pdf.h"
 #include "store/sections.h"
 #include "store/sha256.h"
 #include "store/text.h"
@@ -287,9 +288,9 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 		r = ingest_memory_archive(g, path, entry, data, len, depth + 1);
 		goto out;
 	}
-	if (len >= 5 && memcmp(data, "%PDF-", 5) == 0) {
-		report(g, STORE_DOC_SKIPPED, disp, "PDF is not supported (no PDF library built in)",
-		    0, 0, 0, 0);
+	if (pdf_sniff(data, len) && !pdf_supported()) {
+		report(g, STORE_DOC_SKIPPED, disp, "PDF is not supported: this quire was built "
+		    "without PDF support (configure --with-pdf, needs libpoppler-glib-dev)", 0, 0, 0, 0);
 		goto out;
 	}
 	char sha[65];
@@ -315,6 +316,8 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 	struct buf text = BUF_INIT;
 	struct sections secs = { 0 };
 	struct text_norm tn;
+	struct html_map hmap = { 0 };
+	struct epub_map emap = { 0 };
 	int have_tn = 0;
 	char *title = NULL;
 	const char *format, *encoding;
@@ -322,8 +325,21 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 	if (sn == SNIFF_ZIP) {
 		format = "epub";
 		encoding = "utf-8";
-		if (epub_extract(data, len, &g->o->limits, &text, &secs, &title, &err) != 0)
+		if (epub_extract(data, len, &g->o->limits, &text, &secs, &title, &emap, &err) != 0)
 			goto docfail;
+		sections_finish(&secs, text.data ? text.data : "", text.len);
+	} else if (pdf_sniff(data, len)) {
+		format = "pdf";
+		encoding = "utf-8";
+		if (pdf_extract(data, len, &text, &secs, &title, &err) != 0) {
+			if (strncmp(err, "encrypted", 9) == 0) {
+				report(g, STORE_DOC_SKIPPED, disp, err, 0, 0, 0, 0);
+				free(err);
+				err = NULL;
+				goto cleanup;
+			}
+			goto docfail;
+		}
 		sections_finish(&secs, text.data ? text.data : "", text.len);
 	} else if (is_html(name, data, len)) {
 		format = "html";
@@ -332,7 +348,7 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 			err = xstrdup("binary file (NUL bytes or control characters), not HTML");
 			goto docfail;
 		}
-		if (html_extract(data, len, &text, &secs, 0, &title, &err) != 0)
+		if (html_extract(data, len, &text, &secs, 0, &title, &hmap, &err) != 0)
 			goto docfail;
 		sections_finish(&secs, text.data ? text.data : "", text.len);
 	} else {
@@ -383,8 +399,11 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 		.text = text.data,
 		.text_len = text.len,
 		.lines = lines,
-		.map = have_tn && !tn.identical ? tn.map : NULL,
-		.map_len = have_tn && !tn.identical ? tn.map_len : 0,
+		.map = have_tn && !tn.identical ? tn.map : hmap.n ? hmap.v :
+		    emap.notes.n ? emap.notes.v : NULL,
+		.map_len = have_tn && !tn.identical ? tn.map_len : hmap.n ? hmap.n : emap.notes.n,
+		.files = emap.notes.n ? emap.files : NULL,
+		.n_files = emap.notes.n ? emap.n_files : 0,
 		.secs = &secs,
 	};
 	int64_t id;
@@ -415,6 +434,8 @@ docfail:
 cleanup:
 	buf_free(&text);
 	sections_free(&secs);
+	html_map_free(&hmap);
+	epub_map_free(&emap);
 	if (have_tn)
 		text_norm_free(&tn);
 	free(title);

@@ -350,8 +350,19 @@ static uint64_t get_le64(const unsigned char *p)
 int store_source_offset(struct store *s, int64_t doc_id, uint64_t off, uint64_t *src,
     char **err)
 {
+	char *file = NULL;
+	int r = store_source_location(s, doc_id, off, &file, src, err);
+	free(file);
+	return r;
+}
+
+int store_source_location(struct store *s, int64_t doc_id, uint64_t off, char **file,
+    uint64_t *src, char **err)
+{
+	*file = NULL;
 	sqlite3_stmt *st;
-	if (store_prepare(s, "SELECT format, srcmap FROM documents WHERE id = ?", &st, err) != 0)
+	if (store_prepare(s, "SELECT format, srcmap, bytes FROM documents WHERE id = ?", &st,
+	    err) != 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, doc_id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -359,10 +370,12 @@ int store_source_offset(struct store *s, int64_t doc_id, uint64_t off, uint64_t 
 		return q_error(err, "%s: no document %lld", s->dir, (long long)doc_id);
 	}
 	const char *format = (const char *)sqlite3_column_text(st, 0);
-	if (format && (strcmp(format, "html") == 0 || strcmp(format, "epub") == 0)) {
+	uint64_t bytes = (uint64_t)sqlite3_column_int64(st, 2);
+	int epub = format && strcmp(format, "epub") == 0;
+	if (epub && sqlite3_column_type(st, 1) == SQLITE_NULL) {
 		sqlite3_finalize(st);
-		return q_error(err, "%s: document %lld is %s: its text has no byte map to the "
-		    "source markup", s->dir, (long long)doc_id, format);
+		return q_error(err, "%s: document %lld is an EPUB ingested without a byte map to "
+		    "its files (ingest it again)", s->dir, (long long)doc_id);
 	}
 	const unsigned char *m = sqlite3_column_blob(st, 1);
 	size_t pairs = (size_t)sqlite3_column_bytes(st, 1) / 16;
@@ -375,7 +388,28 @@ int store_source_offset(struct store *s, int64_t doc_id, uint64_t off, uint64_t 
 		best_s = get_le64(m + 16 * i + 8);
 	}
 	sqlite3_finalize(st);
-	*src = best_s + (off - best_t);
+	if (!epub) {
+		*src = best_s + (off - best_t);
+		if (*src > bytes)
+			*src = bytes;       /* past the last note of an HTML map */
+		return 0;
+	}
+	/* EPUB: the note's file, and the offset inside it (not clamped: the file's size is not
+	 * kept; within a line the offset is approximate as for HTML). */
+	if (store_prepare(s, "SELECT name FROM srcfiles WHERE doc_id = ? AND idx = ?", &st,
+	    err) != 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, doc_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)(best_s >> 40));
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*file = col_dup(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? q_error(err, "%s: document %lld: its byte map names "
+		    "file %llu, which is not recorded", s->dir, (long long)doc_id,
+		    (unsigned long long)(best_s >> 40)) : store_sql_error(s, err, "read source files");
+	*src = (best_s & ((UINT64_C(1) << 40) - 1)) + (off - best_t);
 	return 0;
 }
 
@@ -412,6 +446,35 @@ int store_sections(struct store *s, int64_t doc_id, struct store_section **v, si
 		*n = 0;
 		return store_sql_error(s, err, "read sections");
 	}
+	return 0;
+}
+
+int store_find_section(struct store *s, int64_t doc_id, const char *title,
+    struct store_section *out, int *found, char **err)
+{
+	sqlite3_stmt *st;
+	memset(out, 0, sizeof *out);
+	*found = 0;
+	if (store_prepare(s, "SELECT id, COALESCE(parent_id, 0), level, title, byte_start, "
+	    "byte_end, line FROM sections WHERE doc_id = ? AND title = ? "
+	    "ORDER BY byte_start, level LIMIT 1", &st, err))
+		return -1;
+	sqlite3_bind_int64(st, 1, doc_id);
+	sqlite3_bind_text(st, 2, title, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(st, 0);
+		out->parent = sqlite3_column_int64(st, 1);
+		out->level = sqlite3_column_int(st, 2);
+		out->title = col_dup(st, 3);
+		out->byte_start = (uint64_t)sqlite3_column_int64(st, 4);
+		out->byte_end = (uint64_t)sqlite3_column_int64(st, 5);
+		out->line = (uint64_t)sqlite3_column_int64(st, 6);
+		*found = 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_sql_error(s, err, "find a section");
 	return 0;
 }
 

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/buf.h"
 #include "lib/util.h"
+#include "store/text.h"
 
 void sections_add(struct sections *s, size_t start, int level, const char *title, size_t len)
 {
@@ -20,6 +22,14 @@ void sections_add(struct sections *s, size_t start, int level, const char *title
 	while (len && (title[len - 1] == ' ' || title[len - 1] == '\t' || title[len - 1] == '\r' ||
 	    title[len - 1] == '\n'))
 		len--;
+	/* Titles are stored as SQLite TEXT and printed: bad bytes (a raw file's, an EPUB href's)
+	 * become U+FFFD. */
+	struct buf fixed = BUF_INIT;
+	if (!text_utf8_valid(title, len, NULL)) {
+		text_utf8_repair(title, len, &fixed);
+		title = fixed.data;
+		len = fixed.len;
+	}
 	if (len > SECTION_TITLE_MAX) {
 		len = SECTION_TITLE_MAX;
 		while (len && ((unsigned char)title[len] & 0xc0) == 0x80)
@@ -35,6 +45,7 @@ void sections_add(struct sections *s, size_t start, int level, const char *title
 	e->level = level;
 	e->parent = -1;
 	e->title = xstrndup(title, len);
+	buf_free(&fixed);
 }
 
 static int by_start(const void *a, const void *b)
@@ -189,7 +200,8 @@ static int letter_clause(const char *p, size_t n)
 	return i < n && (p[i] == ' ' || p[i] == '\t');
 }
 
-/* A verse reference "Ge5:27 " or "1Sa3:4 " or "John 3:16 ": lengths of book and chapter. */
+/* A verse reference "Ge5:27 ", "1Sa3:4 ", "SSol1:1 " or "John 3:16 ": lengths of book and
+ * chapter. */
 static int verse_ref(const char *p, size_t n, size_t *book_len, size_t *chap_end,
     size_t *ref_end)
 {
@@ -201,12 +213,17 @@ static int verse_ref(const char *p, size_t n, size_t *book_len, size_t *chap_end
 	if (i >= n || !isupper((unsigned char)p[i]))
 		return 0;
 	i++;
-	size_t letters = 0;
-	while (i < n && islower((unsigned char)p[i]) && letters < 15) {
+	/* Letters after the capital: lower case, with at most one more capital as in the KJV's
+	 * "SSol"; a run of capitals alone ("ART 1:2") is not a book. */
+	size_t letters = 0, lower = 0, upper = 0;
+	while (i < n && isalpha((unsigned char)p[i]) && letters < 15) {
+		if (isupper((unsigned char)p[i]) && ++upper > 1)
+			return 0;
+		lower += islower((unsigned char)p[i]) != 0;
 		i++;
 		letters++;
 	}
-	if (i < n && islower((unsigned char)p[i]))
+	if ((i < n && isalpha((unsigned char)p[i])) || (upper && !lower))
 		return 0;
 	*book_len = i;
 	if (i < n && p[i] == ' ')

@@ -46,6 +46,8 @@ struct doc_in {
 	uint64_t lines;
 	const uint64_t *map;        /* text->source pairs or NULL when identical */
 	size_t map_len;
+	char *const *files;         /* files the map points into (src >> 40 indexes), or NULL */
+	size_t n_files;
 	const struct sections *secs;
 };
 /* Insert (replacing replace_id when nonzero) and tokenize if a tokenizer is given. */

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -149,9 +149,16 @@ int store_offset_line(struct store *s, int64_t doc_id, uint64_t off, uint64_t *l
 /* Title of the innermost section around off (malloc'd, NULL when none). */
 int store_section_at(struct store *s, int64_t doc_id, uint64_t off, char **title,
     char **err);
-/* Source offset of a text offset through the stored map (exact at line starts). */
+/* Source offset of a text offset through the stored map: for text exact at line starts;
+ * for HTML exact at the start of each text node and source line whose words appear verbatim
+ * in the markup (else the start of their source line); approximate in between. For an EPUB
+ * the offset is inside one of its files, which store_source_location names. */
 int store_source_offset(struct store *s, int64_t doc_id, uint64_t off, uint64_t *src,
     char **err);
+/* The same, with the file inside the document's source it lies in (malloc'd: an EPUB's
+ * spine file such as "OEBPS/ch1.xhtml"; NULL for a document that is one file). */
+int store_source_location(struct store *s, int64_t doc_id, uint64_t off, char **file,
+    uint64_t *src, char **err);
 
 struct store_section {
 	int64_t id, parent;         /* parent 0 for none */
@@ -162,6 +169,9 @@ struct store_section {
 int store_sections(struct store *s, int64_t doc_id, struct store_section **v, size_t *n,
     char **err);
 void store_sections_free(struct store_section *v, size_t n);
+/* The first section (in document order) titled exactly title; *found 0 when none. */
+int store_find_section(struct store *s, int64_t doc_id, const char *title,
+    struct store_section *out, int *found, char **err);
 
 struct store_hit {
 	int64_t doc_id;

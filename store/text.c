@@ -55,6 +55,25 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	return 0;
 }
 
+void text_utf8_repair(const char *s, size_t n, struct buf *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	buf_reserve(out, n);
+	while (i < n) {
+		size_t k = utf8_seq(p + i, n - i);
+		if (k == 0) {
+			buf_append(out, "\xef\xbf\xbd", 3);
+			i++;
+		} else {
+			buf_append(out, p + i, k);
+			i += k;
+		}
+	}
+	if (out->data == NULL)
+		buf_append(out, "", 0);
+}
+
 int text_utf8_valid(const char *s, size_t n, size_t *bad_at)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -285,8 +304,7 @@ int text_normalize(const char *src, size_t n, size_t max_line, struct text_norm 
 	}
 	buf_free(&line);
 	map_push(out, &cap, out->text.len, n);
-	if (out->text.data == NULL)
-		buf_append(&out->text, "", 0);
+	buf_append(&out->text, "", 0);     /* the NUL, also when nothing was appended */
 	out->lines = lineno;
 	out->identical = out->text.len == n && (n == 0 || memcmp(out->text.data, src, n) == 0);
 	return 0;

@@ -23,6 +23,10 @@ const char *text_encoding_name(enum text_encoding e);
  * otherwise 0 and *bad_at (when not NULL) is the offset of the first bad byte. */
 int text_utf8_valid(const char *p, size_t n, size_t *bad_at);
 
+/* Append s[0..n) to out with every byte that is not part of a valid UTF-8 sequence replaced
+ * by U+FFFD (for text that comes from parsers which may pass bad bytes through). */
+void text_utf8_repair(const char *s, size_t n, struct buf *out);
+
 /* The encoding the bytes are in, judged from a BOM and UTF-8 validity. */
 enum text_encoding text_detect(const char *p, size_t n);
 

