@@ -15,8 +15,9 @@
  * frequencies are the plain base^(-2i/d), optionally divided by per-pair factors (plain RoPE,
  * ABF, llama3's rope_freqs), take ggml's own fp32 recurrence, so that quire rotates exactly as
  * llama.cpp's CPU path does and the two engines agree bit for bit within the trained window.
- * That recurrence's angle error grows like p * 6e-8 rad (about twice the fp32 product's):
- * under 7.2e-4 rad at p = 8192 for every base from 1e4 to 5e5 and d of 64 or 128, against
+ * That recurrence's angle error grows with p (each pair's multiply adds a rounding): below
+ * p = 8192 it stays under 1.4e-3 rad for every base from 1e4 to 5e5 and d of 64 or 128
+ * (measured over every position; about three times the plain fp32 product's error), against
  * 0.15 rad at p = 4M (ROPE.md TV12). At and above the limit, and for every other variant, the
  * angle is the fp64-reduced one. The rotation is fused the way GCC contracts ggml's
  * x0*c - x1*s and x0*s + x1*c (fmaf), the same at every position.
@@ -197,7 +198,7 @@ QUIRE_HD static inline float rope_angle(double pos, double freq)
 }
 
 /* Positions [0, ROPE_GGML_POS_LIMIT) take ggml's fp32 angles where the table allows it (see
- * the top of this file); the bound keeps their error under 1e-3 rad. */
+ * the top of this file); the bound keeps their error under 1.4e-3 rad. */
 #define ROPE_GGML_POS_LIMIT 8192
 
 /* ggml's ratio between successive pairs' angles, in fp32 as ggml's CPU rope computes it:
