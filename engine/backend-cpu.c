@@ -229,9 +229,9 @@ struct attn_job {
 	float *out;
 };
 
-/* One (token, head) pair: softmax(scale * q.K^T) . V over positions 0..pos. Like llama.cpp's
- * CPU path, the query and the probabilities are rounded to fp16 before they meet the fp16
- * keys and values, so both engines compute the same numbers. */
+/* One (token, head) pair: softmax(scale * q.K^T) . V over positions 0..pos, for steps beyond
+ * the exact window. Like llama.cpp's CPU path, the query and the probabilities are rounded to
+ * fp16 before they meet the fp16 keys and values; the sums run in this kernel's own order. */
 static void attend_one(struct attn_job *j, size_t t, uint32_t h, float *scores, float *acc)
 {
 	struct cpu_backend *c = j->c;
@@ -362,12 +362,12 @@ static void flash_run(void *ctx, int ti, int nt)
 	}
 }
 
-/* The flash kernel takes over for long prefills only. Below FLASH_MIN_TOKENS query tokens too
- * few rows fill a vector; below FLASH_MIN_KEYS keys the per-(token, head) path is fast enough
- * and keeps short-context results bit-identical to what they were (the two paths agree to
- * about 1e-5 per attention output, but the model's 8-bit activation rounding turns such
- * differences into perplexity changes of up to ~1% on a 512-token text; tests/t-engine
- * compares with llama.cpp at that scale). */
+/* The flash kernel takes over for long prefills only (and, since steps of up to
+ * ATTN_EXACT_MAX_KEYS keys take the exact path, only beyond that). Below FLASH_MIN_TOKENS query
+ * tokens too few rows fill a vector; below FLASH_MIN_KEYS keys the per-(token, head) path is
+ * fast enough. The paths agree to about 1e-5 per attention output, but the model's 8-bit
+ * activation rounding turns such differences into perplexity changes of up to ~1% on a
+ * 512-token text. */
 #define FLASH_MIN_TOKENS 8
 #define FLASH_MIN_KEYS 1024
 
