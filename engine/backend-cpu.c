@@ -25,7 +25,7 @@ struct cpu_backend {
 	struct quant_act act;          /* activations prepared for the last matrix product */
 	const struct attn_kernels *ak;
 	const struct attn_exact_kernels *ek; /* llama.cpp's order, up to ATTN_EXACT_MAX_KEYS */
-	swiglu_row_fn swiglu;
+	swiglu_row_fn swiglu;           /* SwiGLU rows with ggml's arithmetic */
 	struct kv_shape shape;
 	uint16_t *k, *v;               /* fp16: [layer][pos][n_head_kv*head_dim] */
 	float *scores;                 /* per thread: n_ctx logits */
