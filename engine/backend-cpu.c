@@ -10,9 +10,12 @@
 #include "engine/gguf.h"
 #include "engine/rope.h"
 #include "kernels/attn-cpu.h"
+#include "kernels/attn-exact.h"
+#include "kernels/cpu-features.h"
 #include "kernels/matmul.h"
 #include "kernels/norm-math.h"
 #include "kernels/quant.h"
+#include "kernels/swiglu-cpu.h"
 #include "lib/threadpool.h"
 #include "lib/util.h"
 
@@ -21,6 +24,8 @@ struct cpu_backend {
 	struct threadpool *pool;
 	struct quant_act act;          /* activations prepared for the last matrix product */
 	const struct attn_kernels *ak;
+	const struct attn_exact_kernels *ek; /* llama.cpp's order, up to ATTN_EXACT_MAX_KEYS */
+	swiglu_row_fn swiglu;           /* SwiGLU rows with ggml's arithmetic */
 	struct kv_shape shape;
 	uint16_t *k, *v;               /* fp16: [layer][pos][n_head_kv*head_dim] */
 	float *scores;                 /* per thread: n_ctx logits */
@@ -86,16 +91,49 @@ static void cpu_rmsnorm(struct backend *be, const float *x, const float *w, floa
 	threadpool_run(n_tok > 1 ? cpu(be)->pool : NULL, norm_run, &j);
 }
 
-static void cpu_rope(struct backend *be, float *x, size_t n_tok, size_t n_heads,
-    size_t head_dim, const int64_t *pos, const struct rope_table *rt)
+/* Angles by kernels/rope-math.h's rule (ggml's fp32 ones at small positions), then the
+ * rotation of every head. */
+__attribute__((always_inline))
+static inline void rope_rows(float *x, size_t n_tok, size_t n_heads, size_t head_dim,
+    const int64_t *pos, const struct rope_table *rt)
 {
 	float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
 	for (size_t t = 0; t < n_tok; t++) {
-		rope_cos_sin((double)pos[t], rt->freq, rt->n_pairs, rt->m_f32, cs, sn);
+		rope_cos_sin_at((double)pos[t], rt->freq, rt->ggml_theta_scale,
+		    rt->ggml_has_div ? rt->ggml_div : NULL, rt->n_pairs, rt->m_f32, cs, sn);
 		float *row = x + t * n_heads * head_dim;
 		for (size_t h = 0; h < n_heads; h++)
 			rope_rotate(row + h * head_dim, rt->n_rot, rt->pairing, cs, sn);
 	}
+}
+
+static void rope_rows_plain(float *x, size_t n_tok, size_t n_heads, size_t head_dim,
+    const int64_t *pos, const struct rope_table *rt)
+{
+	rope_rows(x, n_tok, n_heads, head_dim, pos, rt);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* The same with fmaf as one instruction instead of a libm call: the same numbers. */
+__attribute__((target("fma")))
+static void rope_rows_fma(float *x, size_t n_tok, size_t n_heads, size_t head_dim,
+    const int64_t *pos, const struct rope_table *rt)
+{
+	rope_rows(x, n_tok, n_heads, head_dim, pos, rt);
+}
+#endif
+
+static void cpu_rope(struct backend *be, float *x, size_t n_tok, size_t n_heads,
+    size_t head_dim, const int64_t *pos, const struct rope_table *rt)
+{
+	(void)be;
+#if defined(__x86_64__) || defined(__i386__)
+	if (cpu_simd_level() >= CPU_SIMD_AVX2) {
+		rope_rows_fma(x, n_tok, n_heads, head_dim, pos, rt);
+		return;
+	}
+#endif
+	rope_rows_plain(x, n_tok, n_heads, head_dim, pos, rt);
 }
 
 struct swiglu_job {
@@ -103,24 +141,30 @@ struct swiglu_job {
 	size_t stride_in;
 	float *out;
 	size_t n_tok, n;
+	swiglu_row_fn fn;              /* one row segment, ggml's arithmetic */
 };
 
+/* The work is split in pieces of 16 elements counted from each row's start, so that every
+ * thread's segment keeps the row's 16-element chunks (and its tail) as ggml has them. */
 static void swiglu_run(void *ctx, int ti, int nt)
 {
 	struct swiglu_job *j = ctx;
-	size_t lo, hi;
-	share(j->n_tok * j->n, ti, nt, &lo, &hi);
-	for (size_t i = lo; i < hi; i++) {
-		size_t t = i / j->n, e = i % j->n;
-		float g = j->gate[t * j->stride_in + e];
-		j->out[t * j->n + e] = g / (1.0f + expf(-g)) * j->up[t * j->stride_in + e];
+	size_t per_row = (j->n + 15) / 16, lo, hi;
+	share(j->n_tok * per_row, ti, nt, &lo, &hi);
+	while (lo < hi) {
+		size_t t = lo / per_row, first = lo % per_row;
+		size_t last = hi - t * per_row < per_row ? hi - t * per_row : per_row;
+		size_t e0 = first * 16, e1 = last * 16 < j->n ? last * 16 : j->n;
+		j->fn(j->gate + t * j->stride_in + e0, j->up + t * j->stride_in + e0,
+		    j->out + t * j->n + e0, e1 - e0);
+		lo = t * per_row + last;
 	}
 }
 
 static void cpu_swiglu(struct backend *be, const float *gate, const float *up,
     size_t stride_in, float *out, size_t n_tok, size_t n)
 {
-	struct swiglu_job j = { gate, up, stride_in, out, n_tok, n };
+	struct swiglu_job j = { gate, up, stride_in, out, n_tok, n, cpu(be)->swiglu };
 	threadpool_run(cpu(be)->pool, swiglu_run, &j);
 }
 
@@ -185,9 +229,9 @@ struct attn_job {
 	float *out;
 };
 
-/* One (token, head) pair: softmax(scale * q.K^T) . V over positions 0..pos. Like llama.cpp's
- * CPU path, the query and the probabilities are rounded to fp16 before they meet the fp16
- * keys and values, so both engines compute the same numbers. */
+/* One (token, head) pair: softmax(scale * q.K^T) . V over positions 0..pos, for steps beyond
+ * the exact window. Like llama.cpp's CPU path, the query and the probabilities are rounded to
+ * fp16 before they meet the fp16 keys and values; the sums run in this kernel's own order. */
 static void attend_one(struct attn_job *j, size_t t, uint32_t h, float *scores, float *acc)
 {
 	struct cpu_backend *c = j->c;
@@ -217,6 +261,47 @@ static void attend_one(struct attn_job *j, size_t t, uint32_t h, float *scores, 
 	memset(acc, 0, hd * sizeof(float));
 	c->ak->wv(scores, vb, row, n, hd, acc);
 	memcpy(j->out + (t * j->n_head + h) * hd, acc, hd * sizeof(float));
+}
+
+/* One (token, head) pair as llama.cpp computes it without flash attention (kernels/
+ * attn-exact.c): q and the probabilities rounded to fp16, q.K and p.V in tinyBLAS's order for
+ * a batch of two or more tokens and in ggml_vec_dot_f16's for a single one, ggml's softmax. */
+static void attend_exact(struct attn_job *j, size_t t, uint32_t h, float *scores)
+{
+	struct cpu_backend *c = j->c;
+	const struct attn_exact_kernels *ek = c->ek;
+	size_t hd = c->shape.head_dim;
+	size_t row = (size_t)c->shape.n_head_kv * hd;
+	uint32_t g = h / (j->n_head / c->shape.n_head_kv);
+	size_t n = (size_t)j->pos0 + t + 1;
+	const uint16_t *kb = c->k + (size_t)j->layer * c->shape.n_ctx * row + g * hd;
+	const uint16_t *vb = c->v + (size_t)j->layer * c->shape.n_ctx * row + g * hd;
+	int gemm = j->n_tok >= 2;
+
+	float q[1024];
+	const float *qh = j->q + (t * j->n_head + h) * hd;
+	for (size_t d = 0; d < hd; d++)
+		q[d] = quant_fp16_to_f32(quant_f32_to_fp16(qh[d]));
+	if (gemm && hd % 16 == 0)
+		ek->qk_gemm(q, kb, row, n, hd, j->scale, scores);
+	else
+		ek->qk_vec_dot(q, kb, row, n, hd, j->scale, scores);
+	ek->softmax(scores, n);
+	float *out = j->out + (t * j->n_head + h) * hd;
+	if (gemm && hd % 4 == 0)
+		ek->wv_gemm(scores, vb, row, n, hd, out);
+	else
+		ek->wv_vec_dot(scores, vb, row, n, hd, out);
+}
+
+static void attn_exact_run(void *ctx, int ti, int nt)
+{
+	struct attn_job *j = ctx;
+	struct cpu_backend *c = j->c;
+	float *scores = c->scores + (size_t)ti * c->shape.n_ctx;
+	size_t tasks = j->n_tok * j->n_head;
+	for (size_t i = (size_t)ti; i < tasks; i += (size_t)nt)
+		attend_exact(j, i / j->n_head, (uint32_t)(i % j->n_head), scores);
 }
 
 static void attn_run(void *ctx, int ti, int nt)
@@ -277,19 +362,30 @@ static void flash_run(void *ctx, int ti, int nt)
 	}
 }
 
-/* The flash kernel takes over for long prefills only. Below FLASH_MIN_TOKENS query tokens too
- * few rows fill a vector; below FLASH_MIN_KEYS keys the per-(token, head) path is fast enough
- * and keeps short-context results bit-identical to what they were (the two paths agree to
- * about 1e-5 per attention output, but the model's 8-bit activation rounding turns such
- * differences into perplexity changes of up to ~1% on a 512-token text; tests/t-engine
- * compares with llama.cpp at that scale). */
+/* The flash kernel takes over for long prefills only (and, since steps of up to
+ * ATTN_EXACT_MAX_KEYS keys take the exact path, only beyond that). Below FLASH_MIN_TOKENS query
+ * tokens too few rows fill a vector; below FLASH_MIN_KEYS keys the per-(token, head) path is
+ * fast enough. The paths agree to about 1e-5 per attention output, but the model's 8-bit
+ * activation rounding turns such differences into perplexity changes of up to ~1% on a
+ * 512-token text. */
 #define FLASH_MIN_TOKENS 8
 #define FLASH_MIN_KEYS 1024
+
+/* Up to this many keys (the query's position + 1) attention takes the exact path, which
+ * gives llama.cpp's bits: the default model's whole trained window, with room for the
+ * longest prompts tests/t4001-niah.sh compares (4096 tokens plus the answer). Beyond it the
+ * fast paths take over; they agree with it to about 1e-5 per output. */
+#define ATTN_EXACT_MAX_KEYS 8192
 
 static void cpu_attention(struct backend *be, uint32_t layer, const float *q, size_t n_tok,
     uint32_t pos0, uint32_t n_head, float scale, float *out)
 {
 	struct cpu_backend *c = cpu(be);
+	if ((size_t)pos0 + n_tok <= ATTN_EXACT_MAX_KEYS) {
+		struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out };
+		threadpool_run(c->pool, attn_exact_run, &j);
+		return;
+	}
 	size_t grp = n_head / c->shape.n_head_kv;
 	if (c->flash_scratch != NULL && n_tok >= FLASH_MIN_TOKENS && grp <= ATTN_FLASH_ROWS &&
 	    pos0 + n_tok > FLASH_MIN_KEYS) {
@@ -335,6 +431,8 @@ int backend_cpu_create(int n_threads, struct backend **out, char **err)
 	}
 	c->act = (struct quant_act)QUANT_ACT_INIT;
 	c->ak = attn_kernels_active();
+	c->ek = attn_exact_active();
+	c->swiglu = swiglu_row_active();
 	c->base.ops = &cpu_ops;
 	c->base.n_threads = n_threads;
 	*out = &c->base;

@@ -531,6 +531,17 @@ int rope_table_build(const struct rope_config *cfg, struct rope_table *t, char *
 	m *= cfg->attn_mult;
 	t->m = m;
 	t->m_f32 = (float)m;
+	/* ggml's fp32 angles reproduce tables that are the plain frequencies, maybe divided by
+	 * per-pair factors, as ggml computes them (kernels/rope-math.h); the other variants keep
+	 * fp64 angles everywhere. */
+	int plain = cfg->variant == ROPE_NONE || (cfg->variant == ROPE_LLAMA3 &&
+	    cfg->has_freq_factors);
+	if (plain) {
+		t->ggml_theta_scale = rope_ggml_theta_scale(base, cfg->n_rot);
+		t->ggml_has_div = cfg->has_freq_factors;
+		for (int i = 0; i < t->n_pairs; i++)
+			t->ggml_div[i] = cfg->has_freq_factors ? cfg->freq_factors[i] : 1.0f;
+	}
 	for (int i = 0; i < t->n_pairs; i++) {
 		if (!isfinite(t->freq[i]) || t->freq[i] <= 0.0)
 			return q_error(err, "RoPE: frequency %d came out as %g", i, t->freq[i]);

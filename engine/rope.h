@@ -93,6 +93,10 @@ struct rope_table {
 	double m;                      /* magnitude multiplied onto cos and sin */
 	float m_f32;                   /* m rounded to fp32, as rope_cos_sin() takes it */
 	double base_eff;               /* the base after NTK / dynamic NTK */
+	float ggml_theta_scale;        /* > 0: small positions take ggml's fp32 angles, this the
+	                                * ratio between pairs (rope_cos_sin_at()); 0: always fp64 */
+	int ggml_has_div;              /* ggml_div[] divides those angles (llama3 rope_freqs) */
+	float ggml_div[ROPE_MAX_PAIRS];/* per-pair divisors for ggml's angles */
 	double yarn_low, yarn_high;    /* yarn ramp ends in pair index; 0 otherwise */
 };
 

@@ -11,6 +11,17 @@
  *    reduced modulo 2*pi in fp64, because the fp32 product is off by up to 0.02 rad at p = 4M
  *    (TV12); sin/cos and the rotation are fp32.
  *
+ * Which angles a position gets (rope_cos_sin_at()): below ROPE_GGML_POS_LIMIT, tables whose
+ * frequencies are the plain base^(-2i/d), optionally divided by per-pair factors (plain RoPE,
+ * ABF, llama3's rope_freqs), take ggml's own fp32 recurrence, so that quire rotates exactly as
+ * llama.cpp's CPU path does and the two engines agree bit for bit within the trained window.
+ * That recurrence's angle error grows with p (each pair's multiply adds a rounding): below
+ * p = 8192 it stays under 1.4e-3 rad for every base from 1e4 to 5e5 and d of 64 or 128
+ * (measured over every position; about three times the plain fp32 product's error), against
+ * 0.15 rad at p = 4M (ROPE.md TV12). At and above the limit, and for every other variant, the
+ * angle is the fp64-reduced one. The rotation is fused the way GCC contracts ggml's
+ * x0*c - x1*s and x0*s + x1*c (fmaf), the same at every position.
+ *
  * Notation as in ROPE.md: d = n_rot (rotary dims, even), i = pair index, b = base, s = scale,
  * L = original training context. */
 #ifndef QUIRE_KERNELS_ROPE_MATH_H
@@ -186,6 +197,32 @@ QUIRE_HD static inline float rope_angle(double pos, double freq)
 	return (float)a;
 }
 
+/* Positions [0, ROPE_GGML_POS_LIMIT) take ggml's fp32 angles where the table allows it (see
+ * the top of this file); the bound keeps their error under 1.4e-3 rad. */
+#define ROPE_GGML_POS_LIMIT 8192
+
+/* ggml's ratio between successive pairs' angles, in fp32 as ggml's CPU rope computes it:
+ * powf(base, -2/n_rot). */
+static inline float rope_ggml_theta_scale(double base, int n_rot)
+{
+	return powf((float)base, -2.0f / (float)n_rot);
+}
+
+/* ggml's CPU rope cache: theta_0 = (float)pos, theta_{i+1} = theta_i * theta_scale in fp32,
+ * pair i rotated by theta_i / div[i] (div NULL: 1), times m. pos must be small enough for an
+ * exact float (the caller keeps it below ROPE_GGML_POS_LIMIT). */
+QUIRE_HD static inline void rope_cos_sin_ggml(int pos, float theta_scale, const float *div,
+    int n_pairs, float m, float *cs, float *sn)
+{
+	float theta = (float)pos;
+	for (int i = 0; i < n_pairs; i++) {
+		float a = div ? theta / div[i] : theta;
+		cs[i] = cosf(a) * m;
+		sn[i] = sinf(a) * m;
+		theta *= theta_scale;
+	}
+}
+
 /* cos and sin of every pair's angle at position pos, multiplied by the magnitude m. Compute
  * once per position and share across heads and layers. To re-position an already rotated key
  * by delta, call with pos = delta and m = 1: m must be applied exactly once. */
@@ -199,12 +236,25 @@ QUIRE_HD static inline void rope_cos_sin(double pos, const double *freq, int n_p
 	}
 }
 
-/* Rotate one pair by (c, s) = m*(cos, sin). */
+/* cos and sin for position pos by the rule at the top of this file: ggml's fp32 angles when
+ * ggml_theta_scale > 0 (the table allows them; div as for rope_cos_sin_ggml) and 0 <= pos <
+ * ROPE_GGML_POS_LIMIT, else the fp64-reduced ones of freq. */
+QUIRE_HD static inline void rope_cos_sin_at(double pos, const double *freq,
+    float ggml_theta_scale, const float *div, int n_pairs, float m, float *cs, float *sn)
+{
+	if (ggml_theta_scale > 0.0f && pos >= 0.0 && pos < ROPE_GGML_POS_LIMIT)
+		rope_cos_sin_ggml((int)pos, ggml_theta_scale, div, n_pairs, m, cs, sn);
+	else
+		rope_cos_sin(pos, freq, n_pairs, m, cs, sn);
+}
+
+/* Rotate one pair by (c, s) = m*(cos, sin). Fused as GCC fuses ggml's rotation (the first
+ * product of each line into the fma, the second rounded), so both engines round alike. */
 QUIRE_HD static inline void rope_rotate_pair(float *a, float *b, float c, float s)
 {
 	float xa = *a, xb = *b;
-	*a = xa * c - xb * s;
-	*b = xa * s + xb * c;
+	*a = fmaf(xa, c, -(xb * s));
+	*b = fmaf(xa, s, xb * c);
 }
 
 /* Rotate the first n_rot elements of one head vector in place; elements n_rot.. of the head

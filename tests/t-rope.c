@@ -521,6 +521,83 @@ static void test_angle_precision(void)
 	    "negative positions (key shift) reduce symmetrically");
 }
 
+/* ---- ggml's fp32 angles below ROPE_GGML_POS_LIMIT (kernels/rope-math.h) ---------------- */
+
+static void test_ggml_angles(void)
+{
+	struct rope_config c;
+	cfg_values(&c, ROPE_NONE, 64, 10000.0, 1.0, 4096, 0);
+	struct rope_table t = table_of(&c);
+	is_double(t.ggml_theta_scale, powf(10000.0f, -2.0f / 64.0f), 0.0,
+	    "plain table: ggml's theta scale powf(base, -2/n_rot)");
+	ok(!t.ggml_has_div, "plain table: no divisors");
+	/* The forward pass's rule, at pos 1000, still meets TV1's 1e-5. */
+	static const double want_norm[4] = { -0.017052813, 0.030494339, -0.078110691,
+	    0.001495194 };
+	float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS], x[64];
+	rope_cos_sin_at(1000.0, t.freq, t.ggml_theta_scale, NULL, t.n_pairs, t.m_f32, cs, sn);
+	for (int j = 0; j < 64; j++)
+		x[j] = (float)(j + 1) / 64.0f;
+	rope_rotate(x, 64, ROPE_PAIRING_NORM, cs, sn);
+	for (int j = 0; j < 4; j++)
+		is_double(x[j], want_norm[j], 1e-5, "TV1 norm pos 1000 y[%d] with ggml's angles", j);
+
+	/* Which angles: ggml's recurrence below the limit, the fp64 ones from it on. */
+	float cg[ROPE_MAX_PAIRS], sg[ROPE_MAX_PAIRS], c64[ROPE_MAX_PAIRS], s64[ROPE_MAX_PAIRS];
+	int64_t below = ROPE_GGML_POS_LIMIT - 1, at = ROPE_GGML_POS_LIMIT;
+	rope_cos_sin_at((double)below, t.freq, t.ggml_theta_scale, NULL, 32, 1.0f, cs, sn);
+	rope_cos_sin_ggml((int)below, t.ggml_theta_scale, NULL, 32, 1.0f, cg, sg);
+	ok(memcmp(cs, cg, sizeof(float) * 32) == 0 && memcmp(sn, sg, sizeof(float) * 32) == 0,
+	    "position %lld takes ggml's angles", (long long)below);
+	rope_cos_sin_at((double)at, t.freq, t.ggml_theta_scale, NULL, 32, 1.0f, cs, sn);
+	rope_cos_sin((double)at, t.freq, 32, 1.0f, c64, s64);
+	ok(memcmp(cs, c64, sizeof(float) * 32) == 0 && memcmp(sn, s64, sizeof(float) * 32) == 0,
+	    "position %lld takes the fp64 angles", (long long)at);
+	rope_cos_sin_at(-5.0, t.freq, t.ggml_theta_scale, NULL, 32, 1.0f, cs, sn);
+	rope_cos_sin(-5.0, t.freq, 32, 1.0f, c64, s64);
+	ok(memcmp(cs, c64, sizeof(float) * 32) == 0, "negative positions take the fp64 angles");
+
+	/* The documented bound: below the limit ggml's angles stay within 1.4e-3 rad of fp64 for
+	 * bases 1e4..5e5 and n_rot 64, 128 (1.32e-3 at worst, b = 1e4, d = 128), so cos and sin
+	 * differ by no more. */
+	static const double bases[] = { 1e4, 1e5, 5e5 };
+	static const int rots[] = { 64, 128 };
+	double worst = 0;
+	for (size_t bi = 0; bi < Q_ARRAY_LEN(bases); bi++)
+		for (size_t ri = 0; ri < Q_ARRAY_LEN(rots); ri++) {
+			cfg_values(&c, ROPE_NONE, rots[ri], bases[bi], 1.0, 8192, 0);
+			t = table_of(&c);
+			for (int64_t p = 0; p < ROPE_GGML_POS_LIMIT; p += 37) {
+				rope_cos_sin_ggml((int)p, t.ggml_theta_scale, NULL, t.n_pairs, 1.0f, cg, sg);
+				rope_cos_sin((double)p, t.freq, t.n_pairs, 1.0f, c64, s64);
+				for (int i = 0; i < t.n_pairs; i++)
+					worst = fmax(worst, fmax(fabs(cg[i] - c64[i]), fabs(sg[i] - s64[i])));
+			}
+		}
+	ok(worst < 1.4e-3, "ggml's angles below the limit: cos/sin within 1.4e-3 of fp64 (worst "
+	    "%.3g)", worst);
+	ok(worst > 1e-5, "... and not the fp64 ones (worst %.3g > 1e-5), so the rule is visible",
+	    worst);
+
+	/* Only plain tables (and llama3's divisors) take ggml's angles. */
+	cfg_values(&c, ROPE_YARN, 64, 10000.0, 4.0, 4096, 16384);
+	t = table_of(&c);
+	is_double(t.ggml_theta_scale, 0.0, 0.0, "yarn: always fp64 angles");
+	cfg_values(&c, ROPE_LINEAR, 64, 10000.0, 2.0, 4096, 0);
+	t = table_of(&c);
+	is_double(t.ggml_theta_scale, 0.0, 0.0, "linear: always fp64 angles");
+
+	/* The rotation is fused as GCC fuses ggml's: fmaf(xa, c, -(xb * s)). These operands give
+	 * a different float when the products are rounded separately. */
+	float a = 1.0f + 0x1p-12f, b = 1.0f, cc = 1.0f + 0x1p-12f, ss = 1.0f;
+	float ra = a, rb = b;
+	rope_rotate_pair(&ra, &rb, cc, ss);
+	volatile float p1 = a * cc, p2 = b * ss;
+	is_double(ra, fmaf(a, cc, -(b * ss)), 0.0, "rotation: first line fused");
+	ok(ra != p1 - p2, "... which differs from separately rounded products here");
+	is_double(rb, fmaf(a, ss, b * cc), 0.0, "rotation: second line fused");
+}
+
 /* ---- GGUF metadata --------------------------------------------------------------------- */
 
 static void test_gguf(void)
@@ -835,6 +912,7 @@ int main(void)
 	test_pairing();
 	test_merge();
 	test_angle_precision();
+	test_ggml_angles();
 	test_gguf();
 	test_factor_files();
 	test_fingerprint();
