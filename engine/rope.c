@@ -600,7 +600,9 @@ uint64_t rope_fingerprint(const struct rope_config *cfg)
 	if (rope_table_build(cfg, &t, NULL) < 0)
 		return 0;
 	struct fnv s = { 0xcbf29ce484222325ULL };
-	fnv_bytes(&s, "quire-rope-1", 12);
+	/* "-2": angles below ROPE_GGML_POS_LIMIT follow ggml's fp32 rule (kernels/rope-math.h),
+	 * so keys rotated by an older build differ there. */
+	fnv_bytes(&s, "quire-rope-2", 12);
 	fnv_u64(&s, (uint64_t)cfg->variant);
 	fnv_u64(&s, (uint64_t)cfg->longrope_set);
 	fnv_u64(&s, (uint64_t)cfg->pairing);
@@ -611,6 +613,12 @@ uint64_t rope_fingerprint(const struct rope_config *cfg)
 	}
 	fnv_f64(&s, t.m);
 	fnv_f32(&s, t.m_f32);
+	fnv_f32(&s, t.ggml_theta_scale);
+	fnv_u64(&s, (uint64_t)t.ggml_has_div);
+	if (t.ggml_has_div)
+		for (int i = 0; i < t.n_pairs; i++)
+			fnv_f32(&s, t.ggml_div[i]);
+	fnv_u64(&s, ROPE_GGML_POS_LIMIT);
 	return s.h ? s.h : 1;
 }
 
