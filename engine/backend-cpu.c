@@ -30,7 +30,7 @@ struct cpu_backend {
 	float *head_out;               /* per thread: head_dim accumulators */
 	float *flash_scratch;          /* per thread: attn_flash_scratch_floats(), 64-aligned */
 	size_t flash_floats;           /* floats of one thread's share, a multiple of 16 */
-	const struct attn_decode_kernels *dk;
+	const struct attn_decode_kernels *dk;   /* split-K decode kernels of the active level */
 	float *dec_scratch;            /* per thread: attn_decode_scratch_floats(), 64-aligned */
 	size_t dec_floats;             /* floats of one thread's share, a multiple of 16 */
 	float *dec_o, *dec_lse;        /* split-K partial results: [part][row][head_dim], [part][row] */
