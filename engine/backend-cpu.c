@@ -6,11 +6,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine/gguf.h"
 #include "engine/rope.h"
 #include "kernels/attn-cpu.h"
+#include "kernels/attn-decode.h"
 #include "kernels/attn-exact.h"
+#include "kernels/attn-merge.h"
 #include "kernels/cpu-features.h"
 #include "kernels/matmul.h"
 #include "kernels/norm-math.h"
@@ -32,6 +35,11 @@ struct cpu_backend {
 	float *head_out;               /* per thread: head_dim accumulators */
 	float *flash_scratch;          /* per thread: attn_flash_scratch_floats(), 64-aligned */
 	size_t flash_floats;           /* floats of one thread's share, a multiple of 16 */
+	const struct attn_decode_kernels *dk;   /* split-K decode kernels of the active level */
+	float *dec_scratch;            /* per thread: attn_decode_scratch_floats(), 64-aligned */
+	size_t dec_floats;             /* floats of one thread's share, a multiple of 16 */
+	float *dec_o, *dec_lse;        /* split-K partial results: [part][row][head_dim], [part][row] */
+	size_t dec_cap;                /* part-rows that dec_o and dec_lse hold */
 };
 
 static struct cpu_backend *cpu(struct backend *be)
@@ -175,8 +183,28 @@ static void kv_release(struct cpu_backend *c)
 	free(c->scores);
 	free(c->head_out);
 	free(c->flash_scratch);
+	free(c->dec_scratch);
+	free(c->dec_o);
+	free(c->dec_lse);
 	c->k = c->v = NULL;
-	c->scores = c->head_out = c->flash_scratch = NULL;
+	c->scores = c->head_out = c->flash_scratch = c->dec_scratch = NULL;
+	c->dec_o = c->dec_lse = NULL;
+	c->dec_cap = 0;
+}
+
+/* KV memory on 2 MiB boundaries, with transparent huge pages asked for: attention at depth
+ * streams through it in short strided pieces (one KV head of each position), and with 4 KiB
+ * pages both the TLB and the hardware prefetcher (which stops at page edges) fall behind. */
+static uint16_t *kv_mem(size_t elems)
+{
+	void *p = NULL;
+	size_t bytes = elems * sizeof(uint16_t);
+	if (posix_memalign(&p, (size_t)1 << 21, bytes) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, bytes, MADV_HUGEPAGE);   /* advice: without it, small pages */
+#endif
+	return p;
 }
 
 static int cpu_kv_alloc(struct backend *be, const struct kv_shape *shape, char **err)
@@ -189,8 +217,8 @@ static int cpu_kv_alloc(struct backend *be, const struct kv_shape *shape, char *
 	    q_mul_size(per_layer, shape->n_layer, &total) != 0 ||
 	    total > ((size_t)1 << 40) / sizeof(uint16_t))
 		return q_error(err, "KV memory for %u positions does not fit in memory", shape->n_ctx);
-	c->k = malloc(total * sizeof(uint16_t));
-	c->v = malloc(total * sizeof(uint16_t));
+	c->k = kv_mem(total);
+	c->v = kv_mem(total);
 	if (c->k == NULL || c->v == NULL) {
 		kv_release(c);
 		return q_error(err, "cannot allocate %zu MiB of KV memory for %u positions",
@@ -203,6 +231,12 @@ static int cpu_kv_alloc(struct backend *be, const struct kv_shape *shape, char *
 		c->flash_floats = (attn_flash_scratch_floats(shape->head_dim) + 15) & ~(size_t)15;
 		c->flash_scratch = aligned_alloc(64, (size_t)nt * c->flash_floats * sizeof(float));
 		if (c->flash_scratch == NULL)
+			fatal("out of memory");
+	}
+	if (shape->head_dim % 16 == 0 && shape->head_dim <= 256) {
+		c->dec_floats = (attn_decode_scratch_floats(shape->head_dim) + 15) & ~(size_t)15;
+		c->dec_scratch = aligned_alloc(64, (size_t)nt * c->dec_floats * sizeof(float));
+		if (c->dec_scratch == NULL)
 			fatal("out of memory");
 	}
 	c->shape = *shape;
@@ -362,14 +396,104 @@ static void flash_run(void *ctx, int ti, int nt)
 	}
 }
 
-/* The flash kernel takes over for long prefills only (and, since steps of up to
- * ATTN_EXACT_MAX_KEYS keys take the exact path, only beyond that). Below FLASH_MIN_TOKENS query
- * tokens too few rows fill a vector; below FLASH_MIN_KEYS keys the per-(token, head) path is
- * fast enough. The paths agree to about 1e-5 per attention output, but the model's 8-bit
- * activation rounding turns such differences into perplexity changes of up to ~1% on a
- * 512-token text. */
+/* Beyond ATTN_EXACT_MAX_KEYS (below) the split-K decode kernel (a few query tokens) or the
+ * flash kernel (prefill) takes over from the exact path. Both agree with it to about 1e-5 per
+ * attention output but not bit for bit, and the model's 8-bit activation rounding turns such
+ * differences into perplexity changes of up to ~1% on a 512-token text. */
+/* Below this many query tokens too few rows fill the flash kernel's vectors: decode path. */
 #define FLASH_MIN_TOKENS 8
-#define FLASH_MIN_KEYS 1024
+/* Keys per split-K part. Fixed, not derived from the thread count, so that the result of a
+ * call does not depend on how many threads computed it. */
+#define DECODE_PART_KEYS 512
+
+/* Decode at depth: the keys are cut into parts of DECODE_PART_KEYS, taken by the threads from
+ * a shared counter; a part runs every KV group over its keys (one contiguous stretch of the
+ * KV memory) and leaves each query row's partial output and log-sum-exp, which the caller
+ * merges part by part in order. */
+struct decode_job {
+	struct cpu_backend *c;
+	uint32_t layer;
+	const float *q;
+	size_t n_tok;
+	uint32_t pos0, n_head;
+	float scale;
+	size_t n_keys;                 /* pos0 + n_tok */
+	size_t n_parts;
+	_Atomic size_t next;           /* next part, shared by the threads */
+};
+
+static void decode_part(struct decode_job *j, size_t part, float *scratch)
+{
+	struct cpu_backend *c = j->c;
+	size_t hd = c->shape.head_dim, n_kv = c->shape.n_head_kv;
+	size_t row = n_kv * hd, grp = j->n_head / n_kv, rows = j->n_tok * j->n_head;
+	size_t k0 = part * DECODE_PART_KEYS;
+	size_t nk = j->n_keys - k0 < DECODE_PART_KEYS ? j->n_keys - k0 : DECODE_PART_KEYS;
+	float *po = c->dec_o + part * rows * hd, *plse = c->dec_lse + part * rows;
+	const float *qp[ATTN_DECODE_MAX_ROWS];
+	float *op[ATTN_DECODE_MAX_ROWS];
+	uint32_t lim[ATTN_DECODE_MAX_ROWS], ri[ATTN_DECODE_MAX_ROWS];
+	/* One KV head at a time (measured faster than all of them side by side), its rows in
+	 * batches of at most ATTN_DECODE_MAX_ROWS. */
+	for (size_t g = 0; g < n_kv; g++) {
+		size_t base = ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
+		size_t n = 0;
+		for (size_t t = 0; t < j->n_tok; t++)
+			for (size_t h = g * grp; h < (g + 1) * grp; h++) {
+				size_t r = t * j->n_head + h;
+				/* token t sees keys 0..pos0+t: this part's keys below that end */
+				size_t end = (size_t)j->pos0 + t + 1;
+				qp[n] = j->q + r * hd;
+				op[n] = po + r * hd;
+				lim[n] = (uint32_t)(end <= k0 ? 0 : end - k0 < nk ? end - k0 : nk);
+				ri[n++] = (uint32_t)r;
+				if (n < ATTN_DECODE_MAX_ROWS && !(t + 1 == j->n_tok &&
+				    h + 1 == (g + 1) * grp))
+					continue;
+				float lse[ATTN_DECODE_MAX_ROWS];
+				c->dk->run(qp, lim, n, c->k + base, c->v + base, row, nk, hd, j->scale,
+				    op, lse, scratch);
+				for (size_t i = 0; i < n; i++)
+					plse[ri[i]] = lse[i];
+				n = 0;
+			}
+	}
+}
+
+static void decode_run(void *ctx, int ti, int nt)
+{
+	(void)nt;
+	struct decode_job *j = ctx;
+	float *scratch = j->c->dec_scratch + (size_t)ti * j->c->dec_floats;
+	for (;;) {
+		size_t p = j->next++;
+		if (p >= j->n_parts)
+			break;
+		decode_part(j, p, scratch);
+	}
+}
+
+static void decode_attention(struct cpu_backend *c, uint32_t layer, const float *q,
+    size_t n_tok, uint32_t pos0, uint32_t n_head, float scale, float *out)
+{
+	size_t hd = c->shape.head_dim, rows = n_tok * n_head;
+	struct decode_job j = { c, layer, q, n_tok, pos0, n_head, scale, 0, 0, 0 };
+	j.n_keys = (size_t)pos0 + n_tok;
+	j.n_parts = (j.n_keys + DECODE_PART_KEYS - 1) / DECODE_PART_KEYS;
+	if (j.n_parts * rows > c->dec_cap) {
+		c->dec_cap = j.n_parts * rows;
+		c->dec_o = xreallocarray(c->dec_o, c->dec_cap, hd * sizeof(float));
+		c->dec_lse = xreallocarray(c->dec_lse, c->dec_cap, sizeof(float));
+	}
+	threadpool_run_greedy(c->pool, decode_run, &j);
+	for (size_t r = 0; r < rows; r++) {
+		float lse;
+		attn_merge_init(out + r * hd, &lse, (int)hd);
+		for (size_t p = 0; p < j.n_parts; p++)
+			attn_merge_add(out + r * hd, &lse, c->dec_o + (p * rows + r) * hd,
+			    c->dec_lse[p * rows + r], (int)hd);
+	}
+}
 
 /* Up to this many keys (the query's position + 1) attention takes the exact path, which
  * gives llama.cpp's bits: the default model's whole trained window, with room for the
@@ -387,12 +511,15 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 		return;
 	}
 	size_t grp = n_head / c->shape.n_head_kv;
-	if (c->flash_scratch != NULL && n_tok >= FLASH_MIN_TOKENS && grp <= ATTN_FLASH_ROWS &&
-	    pos0 + n_tok > FLASH_MIN_KEYS) {
+	if (c->flash_scratch != NULL && n_tok >= FLASH_MIN_TOKENS && grp <= ATTN_FLASH_ROWS) {
 		struct flash_job j = { c, layer, q, n_tok, pos0, n_head, scale, out, 0, 0, 0 };
 		j.tok_per_block = ATTN_FLASH_ROWS / grp;
 		j.n_blocks = (n_tok + j.tok_per_block - 1) / j.tok_per_block;
 		threadpool_run_greedy(c->pool, flash_run, &j);
+		return;
+	}
+	if (c->dec_scratch != NULL) {
+		decode_attention(c, layer, q, n_tok, pos0, n_head, scale, out);
 		return;
 	}
 	struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out };
@@ -433,6 +560,7 @@ int backend_cpu_create(int n_threads, struct backend **out, char **err)
 	c->ak = attn_kernels_active();
 	c->ek = attn_exact_active();
 	c->swiglu = swiglu_row_active();
+	c->dk = attn_decode_active();
 	c->base.ops = &cpu_ops;
 	c->base.n_threads = n_threads;
 	*out = &c->base;

@@ -8,6 +8,7 @@
 
 #include "kernels/cpu-features.h"
 #include "kernels/quant.h"
+#include "kernels/simd-exp.h"
 #include "lib/util.h"
 
 static void qk_scalar(const float *q, const uint16_t *k, size_t k_stride, size_t n, size_t dim,
@@ -169,27 +170,6 @@ static void wv_avx512(const float *w, const uint16_t *v, size_t v_stride, size_t
 #define FL_R ATTN_FLASH_ROWS
 #define FL_T ATTN_FLASH_TILE
 
-/* e^x to about 2 ulp (Cephes expf polynomial, 2^n by scalef); exactly 0 below -87.3 and for
- * -inf, which is what masked scores and the first tile's running maximum need. */
-__attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
-static inline __m512 fl_exp(__m512 x)
-{
-	__mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654f), _CMP_GE_OQ);
-	x = _mm512_min_ps(x, _mm512_set1_ps(88.37626f));
-	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-	    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-	__m512 p = _mm512_set1_ps(1.9875691500e-4f);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-	return _mm512_maskz_scalef_ps(live, p, n);
-}
-
 /* S[j][rows] = Qt . Kf[j] for j < nj (a multiple of 4): four keys by nv row vectors. */
 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"), always_inline))
 static inline void fl_scores(int nv, const float *qt, const float *kf, size_t dim, size_t nj,
@@ -341,15 +321,16 @@ static inline void fl_run(int nv, const float *const *q, const uint32_t *n_keys,
 						mt = _mm512_max_ps(mt, _mm512_load_ps(S + j * FL_R + 16 * w));
 					__m512 sum = _mm512_setzero_ps();
 					for (size_t j = 0; j < nj4; j++)
-						sum = _mm512_add_ps(sum, fl_exp(_mm512_sub_ps(
+						sum = _mm512_add_ps(sum, simd_exp512(_mm512_sub_ps(
 						    _mm512_load_ps(S + j * FL_R + 16 * w), mt)));
-					l[w] = _mm512_fmadd_ps(l[w], fl_exp(_mm512_sub_ps(m[w], mt)), sum);
+					l[w] = _mm512_fmadd_ps(l[w], simd_exp512(_mm512_sub_ps(m[w], mt)),
+					    sum);
 					m[w] = mt;
 				} else {
 					__m512 iv = _mm512_load_ps(inv + 16 * w);
 					for (size_t j = 0; j < nj4; j++) {
 						float *sp = S + j * FL_R + 16 * w;
-						__m512 p = _mm512_mul_ps(fl_exp(_mm512_sub_ps(
+						__m512 p = _mm512_mul_ps(simd_exp512(_mm512_sub_ps(
 						    _mm512_load_ps(sp), m[w])), iv);
 						_mm512_store_ps(sp, _mm512_cvtph_ps(_mm512_cvtps_ph(p,
 						    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
@@ -390,33 +371,6 @@ static void flash_avx512(const float *const *q, const uint32_t *n_keys, size_t n
  * registers allow 2 keys x 4 row vectors (QK) and 4 dims x 2 row vectors (PV) at a time. */
 
 #define A2 __attribute__((target("avx2,fma,f16c")))
-
-/* e^x as fl_exp, with 2^n built in the exponent bits; exactly 0 below -87.3 and for -inf. */
-A2 static inline __m256 fl2_exp(__m256 x)
-{
-	__m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_GE_OQ);
-	x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.37626f)),
-	    _mm256_set1_ps(-87.33654f));
-	__m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-	    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-	__m256 p = _mm256_set1_ps(1.9875691500e-4f);
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-	/* n is in [-126, 128]: split it so that each power of two is a normal float. */
-	__m256i ni = _mm256_cvtps_epi32(n);
-	__m256i h = _mm256_srai_epi32(ni, 1);
-	__m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h,
-	    _mm256_set1_epi32(127)), 23));
-	__m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni,
-	    h), _mm256_set1_epi32(127)), 23));
-	return _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(p, s1), s2), live);
-}
 
 /* S[j][rows] for row vectors [v0, v0 + nv) (nv <= 4), keys two at a time (nj even). */
 __attribute__((target("avx2,fma,f16c"), always_inline))
@@ -568,15 +522,16 @@ A2 static void flash_avx2(const float *const *q, const uint32_t *n_keys, size_t 
 						mt = _mm256_max_ps(mt, _mm256_load_ps(S + j * FL_R + 8 * w));
 					__m256 sum = _mm256_setzero_ps();
 					for (size_t j = 0; j < nj2; j++)
-						sum = _mm256_add_ps(sum, fl2_exp(_mm256_sub_ps(
+						sum = _mm256_add_ps(sum, simd_exp256(_mm256_sub_ps(
 						    _mm256_load_ps(S + j * FL_R + 8 * w), mt)));
-					l[w] = _mm256_fmadd_ps(l[w], fl2_exp(_mm256_sub_ps(m[w], mt)), sum);
+					l[w] = _mm256_fmadd_ps(l[w], simd_exp256(_mm256_sub_ps(m[w], mt)),
+					    sum);
 					m[w] = mt;
 				} else {
 					__m256 iv = _mm256_load_ps(inv + 8 * w);
 					for (size_t j = 0; j < nj2; j++) {
 						float *sp = S + j * FL_R + 8 * w;
-						__m256 p = _mm256_mul_ps(fl2_exp(_mm256_sub_ps(
+						__m256 p = _mm256_mul_ps(simd_exp256(_mm256_sub_ps(
 						    _mm256_load_ps(sp), m[w])), iv);
 						_mm256_store_ps(sp, _mm256_cvtph_ps(_mm256_cvtps_ph(p,
 						    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));

@@ -226,10 +226,103 @@ AVX512_INLINE void dot32_rows(size_t n, const uint8_t *w, size_t w_stride,
 #define ROWS_FN(name, kind)                                                              	static AVX512 void name(size_t n, const void *w, size_t w_stride,                	    const unsigned char *act, size_t stride, int nx, float *out, size_t out_stride) 	{                                                                                		for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride, 		    out += QUANT_MAX_NX * out_stride)                                    			dot32_rows(n, w, w_stride, act, stride, QUANT_MAX_NX, out, out_stride, kind); 		if (nx == 1) dot32_rows(n, w, w_stride, act, stride, 1, out, out_stride, kind); 		else if (nx == 2) dot32_rows(n, w, w_stride, act, stride, 2, out, out_stride, kind); 		else if (nx == 3) dot32_rows(n, w, w_stride, act, stride, 3, out, out_stride, kind); 		else if (nx == 4) dot32_rows(n, w, w_stride, act, stride, 4, out, out_stride, kind); 	}
 
 ROWS_FN(rows_q4_0, KIND_Q4_0)
-ROWS_FN(rows_q4_1, KIND_Q4_1)
 ROWS_FN(rows_q5_0, KIND_Q5_0)
 ROWS_FN(rows_q5_1, KIND_Q5_1)
 ROWS_FN(rows_q8_0, KIND_Q8_0)
+
+/* q4_1 rows on 512-bit vectors: rows 2p and 2p+1 share a vector, lanes 0-7 and 8-15, each
+ * half holding exactly the 8 lane sums and the 8 accumulators of dot32() for its row, so every
+ * float operation is dot32()'s (bit-identical results) while each instruction does the work
+ * of two. The block headers (scale and minimum, adjacent fp16 values) of the four rows are
+ * converted together. The nibbles of a row pair become [lo(row 2p) hi(row 2p) lo(row 2p+1)
+ * hi(row 2p+1)] by duplicating each row's 16 bytes and shifting the upper copy by 4. */
+AVX512_INLINE void q4_1_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
+    const unsigned char *act, size_t stride, const int nx, float *out, size_t out_stride)
+{
+	_Static_assert(QUANT_ROWS_NW == 4, "q4_1_rows_zmm pairs four rows");
+	enum { BS = 20 };   /* sizeof(struct block_q4_1) */
+	const size_t nb = n / 32;
+	const int8_t *q[QUANT_MAX_NX];
+	const float *s[QUANT_MAX_NX], *dx[QUANT_MAX_NX];
+	__m512 acc[QUANT_MAX_NX][2];
+	__m128 summs[QUANT_MAX_NX];
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++) {
+		const unsigned char *row = act + (size_t)t * stride;
+		q[t] = act_q(row);
+		s[t] = act_s_q8_0(row, n);
+		dx[t] = act_dx_q8_0(row, n);
+		acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+		summs[t] = _mm_setzero_ps();
+	}
+	const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(0x0f);
+	const __m512i shift = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+	/* [d0 m0 d1 m1 d2 m2 d3 m3] -> [d0 x8, d1 x8], [d2 x8, d3 x8], [m0 m1 m2 m3] */
+	const __m512i i01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+	const __m512i i23 = _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6);
+	const __m256i im = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
+	/* prefetch as dot32_rows() does */
+	const size_t span = 4 * w_stride;
+	const uint8_t *ahead = w + QUANT_PREFETCH_GROUPS * span;
+	size_t pf = 0;
+	for (size_t i = 0; i < nb; i++) {
+		for (size_t pf_end = span * (i + 1) / nb; pf < pf_end; pf += 64)
+			_mm_prefetch((const char *)(ahead + pf), _MM_HINT_T0);
+		const uint8_t *b0 = w + i * BS, *b1 = b0 + w_stride;
+		const uint8_t *b2 = b1 + w_stride, *b3 = b2 + w_stride;
+		__m128i hdr = _mm_cvtsi32_si128((int)load_u32_le(b0));
+		hdr = _mm_insert_epi32(hdr, (int)load_u32_le(b1), 1);
+		hdr = _mm_insert_epi32(hdr, (int)load_u32_le(b2), 2);
+		hdr = _mm_insert_epi32(hdr, (int)load_u32_le(b3), 3);
+		__m256 dm = _mm256_cvtph_ps(hdr);
+		__m512 dmz = _mm512_castps256_ps512(dm);
+		__m512 d01 = _mm512_permutexvar_ps(i01, dmz), d23 = _mm512_permutexvar_ps(i23, dmz);
+		__m128 mv = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dm, im));
+		__m256i x01 = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(b0 + 4)),
+		    load128(b1 + 4), 1);
+		__m256i x23 = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(b2 + 4)),
+		    load128(b3 + 4), 1);
+		__m512i w01 = _mm512_castsi256_si512(x01), w23 = _mm512_castsi256_si512(x23);
+		w01 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2(w01, w01, 0x50),
+		    shift), m4);
+		w23 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2(w23, w23, 0x50),
+		    shift), m4);
+#pragma GCC unroll 4
+		for (int t = 0; t < nx; t++) {
+			__m512i a = _mm512_broadcast_i64x4(load256(q[t] + 32 * i));
+			__m512 da = _mm512_set1_ps(dx[t][8 * i]);
+			acc[t][0] = _mm512_fmadd_ps(_mm512_mul_ps(d01, da),
+			    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w01, a)), acc[t][0]);
+			acc[t][1] = _mm512_fmadd_ps(_mm512_mul_ps(d23, da),
+			    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w23, a)), acc[t][1]);
+			summs[t] = _mm_fmadd_ps(mv, _mm_set1_ps(s[t][i]), summs[t]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++) {
+		float sm[4];
+		_mm_storeu_ps(sm, summs[t]);
+		float *o = out + (size_t)t * out_stride;
+		for (int p = 0; p < 2; p++) {
+			__m512 a = acc[t][p];
+			o[2 * p] = hsum8(_mm512_castps512_ps256(a)) + sm[2 * p];
+			o[2 * p + 1] = hsum8(_mm256_castpd_ps(_mm512_extractf64x4_pd(
+			    _mm512_castps_pd(a), 1))) + sm[2 * p + 1];
+		}
+	}
+}
+
+static AVX512 void rows_q4_1(size_t n, const void *w, size_t w_stride,
+    const unsigned char *act, size_t stride, int nx, float *out, size_t out_stride)
+{
+	for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride,
+	    out += QUANT_MAX_NX * out_stride)
+		q4_1_rows_zmm(n, w, w_stride, act, stride, QUANT_MAX_NX, out, out_stride);
+	if (nx == 1) q4_1_rows_zmm(n, w, w_stride, act, stride, 1, out, out_stride);
+	else if (nx == 2) q4_1_rows_zmm(n, w, w_stride, act, stride, 2, out, out_stride);
+	else if (nx == 3) q4_1_rows_zmm(n, w, w_stride, act, stride, 3, out, out_stride);
+	else if (nx == 4) q4_1_rows_zmm(n, w, w_stride, act, stride, 4, out, out_stride);
+}
 
 /* --- float weights ---------------------------------------------------------------------- */
 
