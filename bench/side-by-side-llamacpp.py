@@ -6,7 +6,10 @@ eval, or N_GEN single-token evals. Prints one Markdown row per test:
     | llama.cpp | THREADS | ppN @ dD | MEAN ± SD |
 Usage: /opt/quire-ref/bin/python bench/side-by-side-llamacpp.py MODEL THREADS N_PROMPT N_GEN
        REPS DEPTH...
+With FLASH=1 in the environment llama.cpp runs with flash attention (its rows then say
+"llama.cpp FA"), which is faster at depth on the CPU: compare against the faster of the two.
 """
+import os
 import statistics
 import sys
 import time
@@ -24,8 +27,10 @@ def main():
     threads, n_prompt, n_gen, reps = (int(x) for x in sys.argv[2:6])
     depths = [int(x) for x in sys.argv[6:]]
     n_ctx = max(depths) + max(n_prompt, n_gen) + 16
+    flash = os.environ.get("FLASH") == "1"
+    name = "llama.cpp FA" if flash else "llama.cpp"
     llm = Llama(model_path=model, n_ctx=n_ctx, n_batch=512, n_ubatch=512, n_threads=threads,
-                n_threads_batch=threads, logits_all=False, verbose=False)
+                n_threads_batch=threads, logits_all=False, verbose=False, flash_attn=flash)
     rng = np.random.default_rng(1234)
     n_vocab = llm.n_vocab()
     for depth in depths:
@@ -44,7 +49,7 @@ def main():
             llm.eval(tokens[:n_prompt])
             rates.append(n_prompt / (time.perf_counter() - t0))
         m, sd = mean_sd(rates)
-        print(f"| llama.cpp | {threads} | pp{n_prompt} @ d{depth} | {m:.2f} ± {sd:.2f} |",
+        print(f"| {name} | {threads} | pp{n_prompt} @ d{depth} | {m:.2f} ± {sd:.2f} |",
               flush=True)
         rates = []
         for _ in range(reps):
@@ -54,7 +59,7 @@ def main():
                 llm.eval([tokens[i]])
             rates.append(n_gen / (time.perf_counter() - t0))
         m, sd = mean_sd(rates)
-        print(f"| llama.cpp | {threads} | tg{n_gen} @ d{depth} | {m:.2f} ± {sd:.2f} |",
+        print(f"| {name} | {threads} | tg{n_gen} @ d{depth} | {m:.2f} ± {sd:.2f} |",
               flush=True)
 
 

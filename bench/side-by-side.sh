@@ -8,7 +8,8 @@
 # BUILD is a configured and built quire tree (default: the current directory); OUTDIR gets
 # bench-side-by-side.md, bench-side-by-side-pp.png and bench-side-by-side-tg.png (default docs/
 # of the source tree). Needs gnuplot (apt-get install -y gnuplot-nox) and /opt/quire-ref.
-# DEPTHS and REF_PY may be set in the environment.
+# DEPTHS and REF_PY may be set in the environment; LLAMA_FA=1 also runs llama.cpp with flash
+# attention (faster at depth on the CPU) and compares quire with the faster of the two.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=.
@@ -63,6 +64,12 @@ done
 echo "side-by-side: llama.cpp" >&2
 "$REF_PY" "$src/bench/side-by-side-llamacpp.py" "$model" "$threads" 512 128 "$reps" $DEPTHS \
 	>> "$tmp/rows"
+if [ "${LLAMA_FA:-0}" = 1 ]; then
+	echo "side-by-side: llama.cpp with flash attention" >&2
+	FLASH=1 "$REF_PY" "$src/bench/side-by-side-llamacpp.py" "$model" "$threads" 512 128 "$reps" \
+		$DEPTHS >> "$tmp/rows"
+fi
+cp "$tmp/rows" "$outdir/bench-side-by-side.rows"
 
 # ---- tokenizer throughput: bench/tokenizer-bench.c against llama.cpp's tokenizer
 echo "side-by-side: tokenizers on $text" >&2
@@ -87,21 +94,23 @@ md=$outdir/bench-side-by-side.md
 	echo "# quire and llama.cpp side by side"
 	echo
 	echo "Machine: $cpu, $(nproc) CPUs online, $threads threads; SIMD:$simd."
-	echo "Model: $(basename "$model"). llama.cpp: llama-cpp-python $("$REF_PY" -c 'import llama_cpp; print(llama_cpp.__version__)'), built by tests/ref/setup-llama-cpp.sh (native, AMX off), f16 KV, no flash attention, n_batch 512."
+	echo "Model: $(basename "$model"). llama.cpp: llama-cpp-python $("$REF_PY" -c 'import llama_cpp; print(llama_cpp.__version__)'), built by tests/ref/setup-llama-cpp.sh (native, AMX off), f16 KV, n_batch 512, without flash attention (and with it where the FA column is filled)."
 	echo "Load average (1/5/15 min) at the start: $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared with other work; under load the figures are lower and noisier)."
 	echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'). Command: \`bench/side-by-side.sh -t $threads -r $reps\` (DEPTHS=\"$DEPTHS\")."
 	echo
 	echo "Tokens per second, mean ± standard deviation of $reps repetitions; random tokens; the"
 	echo "context is first filled to the depth (untimed); generation is single-token forward passes."
 	echo
-	echo "| test | quire t/s | llama.cpp t/s | quire / llama.cpp |"
-	echo "| --- | ---: | ---: | ---: |"
+	echo "| test | quire t/s | llama.cpp t/s | llama.cpp FA t/s | quire / faster llama.cpp |"
+	echo "| --- | ---: | ---: | ---: | ---: |"
 	for d in $DEPTHS; do
 		for t in "pp512 @ d$d" "tg128 @ d$d"; do
 			q=$(awk -F' [|] ' -v t="$t" '$1 == "| quire" && $3 == t { print $4 }' "$tmp/rows" | sed 's/ |$//')
 			l=$(awk -F' [|] ' -v t="$t" '$1 == "| llama.cpp" && $3 == t { print $4 }' "$tmp/rows" | sed 's/ |$//')
-			r=$(awk -v a="${q%% *}" -v b="${l%% *}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-			echo "| $t | $q | $l | $r |"
+			f=$(awk -F' [|] ' -v t="$t" '$1 == "| llama.cpp FA" && $3 == t { print $4 }' "$tmp/rows" | sed 's/ |$//')
+			r=$(awk -v a="${q%% *}" -v b="${l%% *}" -v c="${f%% *}" 'BEGIN {
+				if (c + 0 > b + 0) b = c; if (b > 0) printf "%.2f", a / b; else print "-" }')
+			echo "| $t | $q | $l | ${f:--} | $r |"
 		done
 	done
 	echo
