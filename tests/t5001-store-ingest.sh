@@ -1,7 +1,7 @@
 #!/bin/sh
 # t5001-store-ingest.sh: `quire ingest` over the containers libarchive reads (folder, zip,
-# tar.gz, tar.xz, tar.zst, 7z, cpio, ar, zip nested in tar, gz, dictzip): the same documents
-# and bytes come out of each; then ls, show, search, rm, check and idempotent re-ingest.
+# tar.gz, tar.xz, tar.zst, tar.bz2, tar.lz4, 7z, cpio, iso9660, ar, zip nested in tar, gz, bz2,
+# xz, dictzip): the same documents and bytes come out of each; then ls, show, search, rm, check and idempotent re-ingest.
 . "${srcdir:-.}/tests/lib.sh"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/t5001.XXXXXX") || exit 1
@@ -42,7 +42,16 @@ ingest_as folder "$D" 3
 	ingest_as deb "$T/d.deb" 4
 (cd "$T" && mkdir -p nest && cp d.zip nest/inner.zip && cd nest && \
 	bsdtar -cf "$T/nested.tar" inner.zip) && ingest_as zip-in-tar "$T/nested.tar" 3
+(cd "$D" && bsdtar -cjf "$T/d.tar.bz2" kjv.txt sub) && ingest_as tar.bz2 "$T/d.tar.bz2" 3
+if (cd "$D" && bsdtar --lz4 -cf "$T/d.tar.lz4" kjv.txt sub) 2>/dev/null; then
+	ingest_as tar.lz4 "$T/d.tar.lz4" 3
+else
+	ok 0 "# SKIP bsdtar cannot write lz4 here"
+fi
+(cd "$D" && bsdtar --format iso9660 -cf "$T/d.iso" kjv.txt sub) && ingest_as iso9660 "$T/d.iso" 3
 gzip -c "$D/kjv.txt" >"$T/kjv.txt.gz" && ingest_as gz "$T/kjv.txt.gz" 1
+bzip2 -c "$D/kjv.txt" >"$T/kjv.txt.bz2" && ingest_as bz2 "$T/kjv.txt.bz2" 1
+xz -c "$D/kjv.txt" >"$T/kjv.txt.xz" && ingest_as xz "$T/kjv.txt.xz" 1
 if have dictzip; then
 	cp "$D/kjv.txt" "$T/kjvd.txt" && dictzip "$T/kjvd.txt" && mv "$T/kjvd.txt.dz" "$T/kjv.txt.dz"
 	ingest_as dictzip "$T/kjv.txt.dz" 1
