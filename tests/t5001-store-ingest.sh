@@ -1,7 +1,8 @@
 #!/bin/sh
 # t5001-store-ingest.sh: `quire ingest` over the containers libarchive reads (folder, zip,
 # tar.gz, tar.xz, tar.zst, tar.bz2, tar.lz4, 7z, cpio, iso9660, ar, zip nested in tar, gz, bz2,
-# xz, dictzip): the same documents and bytes come out of each; then ls, show, search, rm, check and idempotent re-ingest.
+# xz, dictzip): the same documents and bytes come out of each; then ls, show, search, rm,
+# check and idempotent re-ingest.
 . "${srcdir:-.}/tests/lib.sh"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/t5001.XXXXXX") || exit 1
