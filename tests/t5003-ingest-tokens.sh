@@ -27,4 +27,22 @@ n=$(tokens_of us-constitution.txt)
 n=$(tokens_of only-markup.txt)
 [ "$n" -gt 2 ]; ok $? "'<|im_end|>' in a document is plain text, not one control token ($n tokens)"
 "$QUIRE" -L "$L" check > "$TEST_TMP/check" 2>&1; ok $? "check passes (token offsets inside their documents)"
+
+# The same files inside containers give the same documents with the same token counts.
+counts() {  # LIBRARY: "entry-or-file-name tokens" lines, sorted
+	"$QUIRE" -L "$1" --json ls | python3 -c 'import json,sys,os
+for x in json.load(sys.stdin)["documents"]:
+    print(os.path.basename(x["entry"] or x["path"]), x["tokens"])' | sort
+}
+counts "$L" > "$TEST_TMP/want"
+(cd "$TEST_TMP/docs" && bsdtar -a -cf "$TEST_TMP/d.zip" . && bsdtar -cJf "$TEST_TMP/d.tar.xz" . &&
+	bsdtar --format 7zip -cf "$TEST_TMP/d.7z" .)
+for c in d.zip d.tar.xz d.7z; do
+	"$QUIRE" -q -L "$TEST_TMP/lib-$c" -m "$QUIRE_TEST_MODEL" ingest "$TEST_TMP/$c" 2> "$TEST_TMP/err"
+	ok $? "ingest $c with the model"
+	counts "$TEST_TMP/lib-$c" > "$TEST_TMP/got"
+	cmp -s "$TEST_TMP/want" "$TEST_TMP/got"
+	ok $? "$c: the same documents and token counts as the plain files"
+done
+[ "$(wc -l < "$TEST_TMP/want")" -eq 3 ]; ok $? "three documents compared"
 done_testing
