@@ -36,8 +36,14 @@ struct block_ops {
 	    float *s);
 	/* acc[l*dim + d] += w[i] * vf[i*dim + d] for i < n, l = i % 16 (fma, in order of i). */
 	void (*pv)(const float *w, const float *vf, size_t n, size_t dim, float *acc);
-	/* out[d] = the reduce tree over l of acc[l*dim + d]. */
+	/* out[d] = the reduce tree over the 16 lane accumulators of dim d. */
 	void (*fold)(const float *acc, size_t dim, float *out);
+	/* Instead of v_rows and pv, where not NULL: p.v over one chunk of cn values at key c0,
+	 * converted by k_tile (dim-major tiles), for all rows at once; the accumulators of row r
+	 * (16 * dim floats at acc + r*16*dim, laid out as fold reads them) take the products of
+	 * positions c0..min(n_keys[r], c0 + cn) - 1; spare: 16 * dim floats to write at will. */
+	void (*pv_rows)(const float *scores, size_t kpad, const uint32_t *n_keys, size_t n_rows,
+	    size_t c0, size_t cn, const float *vt, size_t dim, float *acc, float *spare);
 };
 
 static size_t round16(size_t n)
@@ -55,7 +61,7 @@ static size_t chunk_keys(size_t dim)
 size_t attn_exact_block_scratch_floats(size_t n_rows, size_t max_keys, size_t dim)
 {
 	return n_rows * dim + n_rows * round16(max_keys) + chunk_keys(dim) * dim +
-	    n_rows * 16 * dim;
+	    (n_rows + 1) * 16 * dim;
 }
 
 static void block_run(const struct block_ops *ops, const struct attn_exact_kernels *ek,
@@ -70,7 +76,7 @@ static void block_run(const struct block_ops *ops, const struct attn_exact_kerne
 	float *qr = scratch;                    /* [row][dim]: q rounded to fp16 */
 	float *scores = qr + n_rows * dim;      /* [row][kpad] */
 	float *tile = scores + n_rows * kpad;   /* one chunk of keys or values */
-	float *acc = tile + ck * dim;           /* [row][lane][dim]: p.v's accumulators */
+	float *acc = tile + ck * dim;           /* [row][16 * dim]: p.v's accumulators, + spare */
 	for (size_t r = 0; r < n_rows; r++)
 		for (size_t d = 0; d < dim; d++)
 			qr[r * dim + d] = quant_fp16_to_f32(quant_f32_to_fp16(q[r][d]));
@@ -93,6 +99,13 @@ static void block_run(const struct block_ops *ops, const struct attn_exact_kerne
 	memset(acc, 0, n_rows * 16 * dim * sizeof(float));
 	for (size_t c0 = 0; c0 < kmax; c0 += ck) {
 		size_t cn = kmax - c0 < ck ? kmax - c0 : ck;
+		if (ops->pv_rows != NULL) {
+			for (size_t i = 0; i < cn; i += 16)
+				ops->k_tile(v, stride, c0 + i, cn - i < 16 ? cn - i : 16, dim, tile + i * dim);
+			ops->pv_rows(scores, kpad, n_keys, n_rows, c0, cn, tile, dim, acc,
+			    acc + n_rows * 16 * dim);
+			continue;
+		}
 		ops->v_rows(v, stride, c0, cn, dim, tile);
 		for (size_t r = 0; r < n_rows; r++) {
 			size_t end = n_keys[r] < c0 + ck ? n_keys[r] : c0 + ck;
@@ -152,7 +165,7 @@ static void fold_scalar(const float *acc, size_t dim, float *out)
 }
 
 static const struct block_ops ops_scalar = {
-	k_tile_scalar, v_rows_scalar, qk_tiles_scalar, pv_scalar, fold_scalar
+	k_tile_scalar, v_rows_scalar, qk_tiles_scalar, pv_scalar, fold_scalar, NULL
 };
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -247,7 +260,7 @@ A2 static void fold_avx2(const float *acc, size_t dim, float *out)
 #undef A2
 
 static const struct block_ops ops_avx2 = {
-	k_tile_avx2, v_rows_avx2, qk_tiles_avx2, pv_avx2, fold_avx2
+	k_tile_avx2, v_rows_avx2, qk_tiles_avx2, pv_avx2, fold_avx2, NULL
 };
 
 /* ---- AVX-512 ----------------------------------------------------------------------------- */
@@ -299,15 +312,6 @@ A5 static void k_tile_avx512(const uint16_t *k, size_t stride, size_t k0, size_t
 	}
 }
 
-A5 static void v_rows_avx512(const uint16_t *v, size_t stride, size_t k0, size_t n, size_t dim,
-    float *vf)
-{
-	for (size_t i = 0; i < n; i++)
-		for (size_t d = 0; d < dim; d += 16)
-			_mm512_storeu_ps(vf + i * dim + d, _mm512_cvtph_ps(_mm256_loadu_si256(
-			    (const __m256i *)(v + (k0 + i) * stride + d))));
-}
-
 A5 static void qk_tiles_avx512(const float *q, const float *kt, size_t n_tiles, size_t dim,
     float scale, float *s)
 {
@@ -325,40 +329,72 @@ A5 static void qk_tiles_avx512(const float *q, const float *kt, size_t n_tiles, 
 	}
 }
 
-A5 static void pv_avx512(const float *w, const float *vf, size_t n, size_t dim, float *acc)
+/* Rows three at a time and dims eight at a time: 24 accumulators in registers, each value
+ * vector (16 positions of one dim) loaded once for the three rows and each row's 16 weights
+ * once for the eight dims. Lane l of a row's accumulator for dim d holds positions 16c + l,
+ * as in wv_gemm; positions at or past the row's n_keys are masked off the fma. */
+A5 static void pv_rows_avx512(const float *scores, size_t kpad, const uint32_t *n_keys,
+    size_t n_rows, size_t c0, size_t cn, const float *vt, size_t dim, float *acc, float *spare)
 {
-	for (size_t d0 = 0; d0 < dim; d0 += 16) {
-		__m512 a[16];
-		for (size_t l = 0; l < 16; l++)
-			a[l] = _mm512_loadu_ps(acc + l * dim + d0);
-		size_t i = 0;
-		for (; i + 16 <= n; i += 16) {
-			_Pragma("GCC unroll 16")
-			for (size_t l = 0; l < 16; l++)
-				a[l] = _mm512_fmadd_ps(_mm512_loadu_ps(vf + (i + l) * dim + d0),
-				    _mm512_set1_ps(w[i + l]), a[l]);
+	size_t n_tiles = (cn + 15) / 16;
+	for (size_t r0 = 0; r0 < n_rows; r0 += 3) {
+		const float *w[3];
+		float *a[3];
+		size_t nv[3];              /* positions of this chunk the row sees */
+		_Pragma("GCC unroll 3")
+		for (size_t i = 0; i < 3; i++) {
+			size_t r = r0 + i < n_rows ? r0 + i : r0;
+			w[i] = scores + r * kpad + c0;
+			a[i] = r0 + i < n_rows ? acc + r * 16 * dim : spare;
+			nv[i] = r0 + i < n_rows && n_keys[r] > c0 ? n_keys[r] - c0 : 0;
+			nv[i] = nv[i] < cn ? nv[i] : cn;
 		}
-		for (size_t l = 0; i + l < n; l++)
-			a[l] = _mm512_fmadd_ps(_mm512_loadu_ps(vf + (i + l) * dim + d0),
-			    _mm512_set1_ps(w[i + l]), a[l]);
-		for (size_t l = 0; l < 16; l++)
-			_mm512_storeu_ps(acc + l * dim + d0, a[l]);
+		if (nv[0] + nv[1] + nv[2] == 0)
+			continue;
+		for (size_t d0 = 0; d0 < dim; d0 += 8) {
+			__m512 A[3][8];
+			_Pragma("GCC unroll 3")
+			for (size_t i = 0; i < 3; i++)
+				_Pragma("GCC unroll 8")
+				for (size_t j = 0; j < 8; j++)
+					A[i][j] = _mm512_loadu_ps(a[i] + (d0 + j) * 16);
+			for (size_t t = 0; t < n_tiles; t++) {
+				__mmask16 m[3];
+				__m512 W[3];
+				_Pragma("GCC unroll 3")
+				for (size_t i = 0; i < 3; i++) {
+					size_t left = nv[i] > 16 * t ? nv[i] - 16 * t : 0;
+					m[i] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+					W[i] = _mm512_maskz_loadu_ps(m[i], w[i] + 16 * t);
+				}
+				const float *vd = vt + t * dim * 16 + d0 * 16;
+				_Pragma("GCC unroll 8")
+				for (size_t j = 0; j < 8; j++) {
+					__m512 x = _mm512_loadu_ps(vd + j * 16);
+					_Pragma("GCC unroll 3")
+					for (size_t i = 0; i < 3; i++)
+						A[i][j] = _mm512_mask3_fmadd_ps(x, W[i], A[i][j], m[i]);
+				}
+			}
+			_Pragma("GCC unroll 3")
+			for (size_t i = 0; i < 3; i++)
+				_Pragma("GCC unroll 8")
+				for (size_t j = 0; j < 8; j++)
+					_mm512_storeu_ps(a[i] + (d0 + j) * 16, A[i][j]);
+		}
 	}
 }
 
+/* Lane-major accumulators (acc[d*16 + l]): each dim's 16 lanes summed in reduce order. */
 A5 static void fold_avx512(const float *acc, size_t dim, float *out)
 {
-	for (size_t d0 = 0; d0 < dim; d0 += 16) {
-		__m512 a[16];
-		for (size_t l = 0; l < 16; l++)
-			a[l] = _mm512_loadu_ps(acc + l * dim + d0);
-		_mm512_storeu_ps(out + d0, tree16_512(a));
-	}
+	for (size_t d = 0; d < dim; d++)
+		out[d] = ggml_hsum16_512(_mm512_loadu_ps(acc + d * 16));
 }
 #undef A5
 
 static const struct block_ops ops_avx512 = {
-	k_tile_avx512, v_rows_avx512, qk_tiles_avx512, pv_avx512, fold_avx512
+	k_tile_avx512, NULL, qk_tiles_avx512, NULL, fold_avx512, pv_rows_avx512
 };
 #endif
 
