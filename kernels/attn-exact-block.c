@@ -44,6 +44,14 @@ struct block_ops {
 	 * positions c0..min(n_keys[r], c0 + cn) - 1; spare: 16 * dim floats to write at will. */
 	void (*pv_rows)(const float *scores, size_t kpad, const uint32_t *n_keys, size_t n_rows,
 	    size_t c0, size_t cn, const float *vt, size_t dim, float *acc, float *spare);
+	/* Instead of k_tile and qk_tiles, where not NULL: k_rows converts a chunk of cn keys at
+	 * k0 key-major (kf[i*dim + d], zeros up to the next multiple of 16 keys), and qk_rows
+	 * writes scores[r*kpad + c0 + i] for every i < n_keys[r] - c0 (and at most up to the next
+	 * multiple of 4 past it) of every row that sees key c0. */
+	void (*k_rows)(const uint16_t *k, size_t stride, size_t k0, size_t n, size_t dim,
+	    float *kf);
+	void (*qk_rows)(const float *qr, size_t n_rows, const uint32_t *n_keys, size_t c0,
+	    size_t cn, const float *kf, size_t dim, float scale, float *scores, size_t kpad);
 };
 
 static size_t round16(size_t n)
@@ -83,6 +91,11 @@ static void block_run(const struct block_ops *ops, const struct attn_exact_kerne
 
 	for (size_t c0 = 0; c0 < kmax; c0 += ck) {
 		size_t cn = kmax - c0 < ck ? kmax - c0 : ck;
+		if (ops->qk_rows != NULL) {
+			ops->k_rows(k, stride, c0, cn, dim, tile);
+			ops->qk_rows(qr, n_rows, n_keys, c0, cn, tile, dim, scale, scores, kpad);
+			continue;
+		}
 		for (size_t i = 0; i < cn; i += 16)
 			ops->k_tile(k, stride, c0 + i, cn - i < 16 ? cn - i : 16, dim, tile + i * dim);
 		for (size_t r = 0; r < n_rows; r++) {
@@ -165,7 +178,7 @@ static void fold_scalar(const float *acc, size_t dim, float *out)
 }
 
 static const struct block_ops ops_scalar = {
-	k_tile_scalar, v_rows_scalar, qk_tiles_scalar, pv_scalar, fold_scalar, NULL
+	k_tile_scalar, v_rows_scalar, qk_tiles_scalar, pv_scalar, fold_scalar, NULL, NULL, NULL
 };
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -260,7 +273,7 @@ A2 static void fold_avx2(const float *acc, size_t dim, float *out)
 #undef A2
 
 static const struct block_ops ops_avx2 = {
-	k_tile_avx2, v_rows_avx2, qk_tiles_avx2, pv_avx2, fold_avx2, NULL
+	k_tile_avx2, v_rows_avx2, qk_tiles_avx2, pv_avx2, fold_avx2, NULL, NULL, NULL
 };
 
 /* ---- AVX-512 ----------------------------------------------------------------------------- */
@@ -391,10 +404,94 @@ A5 static void fold_avx512(const float *acc, size_t dim, float *out)
 	for (size_t d = 0; d < dim; d++)
 		out[d] = ggml_hsum16_512(_mm512_loadu_ps(acc + d * 16));
 }
+A5 static void k_rows_avx512(const uint16_t *k, size_t stride, size_t k0, size_t n, size_t dim,
+    float *kf)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t d = 0; d < dim; d += 16)
+			_mm512_storeu_ps(kf + i * dim + d, _mm512_cvtph_ps(_mm256_loadu_si256(
+			    (const __m256i *)(k + (k0 + i) * stride + d))));
+	memset(kf + n * dim, 0, (round16(n) - n) * dim * sizeof(float));
+}
+
+/* The 16 sums of s[4p + r] (row r, key p) in _mm512_reduce_add_ps's order, as one vector whose
+ * 128-bit lane r holds keys 0..3 of row r: halves (8 + 8) of pairs of vectors, quarters (4 + 4)
+ * of fours, then (0 + 2) + (1 + 3) within the 128-bit lanes. */
+A5 static inline __m512 reduce16x16(const __m512 *s)
+{
+	__m512 t[8], u[4];
+	for (int j = 0; j < 8; j++)
+		t[j] = _mm512_add_ps(_mm512_shuffle_f32x4(s[2 * j], s[2 * j + 1], 0x44),
+		    _mm512_shuffle_f32x4(s[2 * j], s[2 * j + 1], 0xee));
+	/* t[j]: the eight t3 of s[2j], then of s[2j+1] */
+	for (int m = 0; m < 4; m++)
+		u[m] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * m], t[2 * m + 1], 0x88),
+		    _mm512_shuffle_f32x4(t[2 * m], t[2 * m + 1], 0xdd));
+	/* u[m], 128-bit lane L: the four t6 of s[4m + L] */
+	__m512 v0 = _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x44),
+	    _mm512_shuffle_ps(u[0], u[1], 0xee));
+	__m512 v1 = _mm512_add_ps(_mm512_shuffle_ps(u[2], u[3], 0x44),
+	    _mm512_shuffle_ps(u[2], u[3], 0xee));
+	/* v0 lane L: t6[0] + t6[2], t6[1] + t6[3] of s[L], then of s[4 + L]; v1 of s[8 + L],
+	 * s[12 + L] */
+	return _mm512_add_ps(_mm512_shuffle_ps(v0, v1, 0x88), _mm512_shuffle_ps(v0, v1, 0xdd));
+}
+
+/* q.k with 16-lane vectors over dims as qk_gemm has them, four rows x four keys at a time
+ * (16 accumulators: each query and key vector loaded once for four products), the 16
+ * horizontal sums done together by reduce16x16. */
+A5 static void qk_rows_avx512(const float *qr, size_t n_rows, const uint32_t *n_keys,
+    size_t c0, size_t cn, const float *kf, size_t dim, float scale, float *scores, size_t kpad)
+{
+	const __m512 sc = _mm512_set1_ps(scale);
+	for (size_t r0 = 0; r0 < n_rows; r0 += 4) {
+		const float *q[4];
+		size_t end = 0;            /* keys of the chunk some row of the four sees */
+		for (size_t i = 0; i < 4; i++) {
+			size_t r = r0 + i < n_rows ? r0 + i : r0;
+			q[i] = qr + r * dim;
+			size_t e = n_keys[r] > c0 ? n_keys[r] - c0 : 0;
+			e = e < cn ? e : cn;
+			end = e > end ? e : end;
+		}
+		for (size_t p0 = 0; p0 < end; p0 += 4) {
+			__m512 s[16];
+			_Pragma("GCC unroll 16")
+			for (int i = 0; i < 16; i++)
+				s[i] = _mm512_setzero_ps();
+			const float *kp = kf + p0 * dim;
+			for (size_t d = 0; d < dim; d += 16) {
+				__m512 qv[4], kv[4];
+				_Pragma("GCC unroll 4")
+				for (int i = 0; i < 4; i++) {
+					qv[i] = _mm512_loadu_ps(q[i] + d);
+					kv[i] = _mm512_loadu_ps(kp + (size_t)i * dim + d);
+				}
+				_Pragma("GCC unroll 4")
+				for (int p = 0; p < 4; p++) {
+					_Pragma("GCC unroll 4")
+					for (int r = 0; r < 4; r++)
+						s[4 * p + r] = _mm512_fmadd_ps(kv[p], qv[r], s[4 * p + r]);
+				}
+			}
+			__m512 f = _mm512_mul_ps(reduce16x16(s), sc);
+			float *o = scores + c0 + p0;
+			if (r0 + 0 < n_rows)
+				_mm_storeu_ps(o + (r0 + 0) * kpad, _mm512_castps512_ps128(f));
+			if (r0 + 1 < n_rows)
+				_mm_storeu_ps(o + (r0 + 1) * kpad, _mm512_extractf32x4_ps(f, 1));
+			if (r0 + 2 < n_rows)
+				_mm_storeu_ps(o + (r0 + 2) * kpad, _mm512_extractf32x4_ps(f, 2));
+			if (r0 + 3 < n_rows)
+				_mm_storeu_ps(o + (r0 + 3) * kpad, _mm512_extractf32x4_ps(f, 3));
+		}
+	}
+}
 #undef A5
 
 static const struct block_ops ops_avx512 = {
-	k_tile_avx512, NULL, qk_tiles_avx512, NULL, fold_avx512, pv_rows_avx512
+	k_tile_avx512, NULL, qk_tiles_avx512, NULL, fold_avx512, pv_rows_avx512, k_rows_avx512,
+	qk_rows_avx512
 };
 #endif
 
