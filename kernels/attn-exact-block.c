@@ -3,16 +3,18 @@
  *
  * The sums are attn-exact.c's, element for element:
  *  - q.k: lane l of a key's 16-lane accumulator takes dims 16c + l by fma in order of c, then
- *    the lanes are summed in _mm512_reduce_add_ps's tree and multiplied by scale. Here a tile
- *    of 16 keys is stored dim-major (kt[d][key]), so lane l's accumulator is one vector over
- *    the 16 keys (acc_l = fma(bcast(q[16c + l]), kt[16c + l], acc_l)) and the tree runs
- *    across the 16 vectors: the same operations on the same operands, 16 keys at once.
+ *    the lanes are summed in _mm512_reduce_add_ps's tree and multiplied by scale. Scalar and
+ *    AVX2 store a tile of 16 keys dim-major (kt[d][key]), so lane l's accumulator is one
+ *    vector over the 16 keys (acc_l = fma(bcast(q[16c + l]), kt[16c + l], acc_l)) and the
+ *    tree runs across the 16 vectors. AVX-512 keeps qk_gemm's vectors over dims, four rows x
+ *    four keys of them, and does the 16 trees together with shuffles (reduce16x16).
  *  - softmax: attn-exact.c's own, over the row's n_keys scores.
  *  - p.v: lane l takes positions 16c + l (keys counted from 0) up to the row's n_keys and no
  *    further (masked positions are not added as 0 * v: an inf in v would make it NaN), then
- *    the same tree; the 16 lane accumulators of every output dim live in scratch between
- *    chunks of keys.
- * Keys past the block's largest n_keys are never read: a K tile is filled with zeros there and
+ *    the same tree. Scalar and AVX2 keep 16 lane arrays over dims per row; AVX-512 keeps one
+ *    16-lane vector per (row, dim) over dim-major value tiles and sums it in reduce order at
+ *    the end. The accumulators live in scratch between chunks of keys.
+ * Keys past the block's largest n_keys are never read: tiles are filled with zeros there and
  * those scores are never used. */
 #include "kernels/attn-exact-block.h"
 
