@@ -12,6 +12,7 @@
 #include "engine/rope.h"
 #include "kernels/attn-cpu.h"
 #include "kernels/attn-decode.h"
+#include "kernels/attn-exact-block.h"
 #include "kernels/attn-exact.h"
 #include "kernels/attn-merge.h"
 #include "kernels/cpu-features.h"
@@ -396,6 +397,60 @@ static void flash_run(void *ctx, int ti, int nt)
 	}
 }
 
+/* Exact prefill: blocks of query tokens times the heads of one KV group go through
+ * kernels/attn-exact-block together (the per-row gemm path's bits, each key and value converted
+ * once per block). Blocks are taken from a shared counter, latest (largest) first. */
+struct exact_block_job {
+	struct cpu_backend *c;
+	uint32_t layer;
+	const float *q;
+	size_t n_tok;
+	uint32_t pos0, n_head;
+	float scale;
+	float *out;
+	attn_exact_block_fn fn;
+	float *scratch;                /* per thread: scratch_floats */
+	size_t scratch_floats;         /* attn_exact_block_scratch_floats() of the largest block */
+	size_t tok_per_block;          /* query tokens per block */
+	size_t n_blocks;               /* blocks over n_tok */
+	_Atomic size_t next;           /* next (block, group) task, shared by the threads */
+};
+
+static void exact_block_run(void *ctx, int ti, int nt)
+{
+	(void)nt;
+	struct exact_block_job *j = ctx;
+	struct cpu_backend *c = j->c;
+	size_t hd = c->shape.head_dim, n_kv = c->shape.n_head_kv;
+	size_t row = n_kv * hd, grp = j->n_head / n_kv;
+	float *scratch = j->scratch + (size_t)ti * j->scratch_floats;
+	const float *qp[ATTN_EXACT_BLOCK_ROWS];
+	float *op[ATTN_EXACT_BLOCK_ROWS];
+	uint32_t nk[ATTN_EXACT_BLOCK_ROWS];
+	for (;;) {
+		size_t i = j->next++;
+		if (i >= j->n_blocks * n_kv)
+			break;
+		size_t b = j->n_blocks - 1 - i / n_kv, g = i % n_kv;
+		size_t t0 = b * j->tok_per_block;
+		size_t t1 = t0 + j->tok_per_block < j->n_tok ? t0 + j->tok_per_block : j->n_tok;
+		size_t n_rows = 0;
+		for (size_t t = t0; t < t1; t++)
+			for (size_t h = g * grp; h < (g + 1) * grp; h++) {
+				qp[n_rows] = j->q + (t * j->n_head + h) * hd;
+				op[n_rows] = j->out + (t * j->n_head + h) * hd;
+				nk[n_rows++] = j->pos0 + (uint32_t)t + 1;
+			}
+		size_t base = (size_t)j->layer * c->shape.n_ctx * row + g * hd;
+		j->fn(qp, nk, n_rows, c->k + base, c->v + base, row, hd, j->scale, op, scratch);
+	}
+}
+
+/* From this many query tokens on, exact prefill goes through the block kernel; a block holds
+ * up to EXACT_BLOCK_ROWS rows (fewer when there are too few tasks to share among the threads). */
+#define EXACT_BLOCK_MIN_TOKENS 4
+#define EXACT_BLOCK_ROWS 48
+
 /* Beyond ATTN_EXACT_MAX_KEYS (below) the split-K decode kernel (a few query tokens) or the
  * flash kernel (prefill) takes over from the exact path. Both agree with it to about 1e-5 per
  * attention output but not bit for bit, and the model's 8-bit activation rounding turns such
@@ -506,6 +561,23 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 {
 	struct cpu_backend *c = cpu(be);
 	if ((size_t)pos0 + n_tok <= ATTN_EXACT_MAX_KEYS) {
+		size_t hd = c->shape.head_dim, n_kv = c->shape.n_head_kv, gsz = n_head / n_kv;
+		if (n_tok >= EXACT_BLOCK_MIN_TOKENS && hd % 16 == 0 &&
+		    hd <= ATTN_EXACT_BLOCK_MAX_DIM && gsz <= EXACT_BLOCK_ROWS) {
+			struct exact_block_job j = { c, layer, q, n_tok, pos0, n_head, scale, out,
+			    attn_exact_block_active(), NULL, 0, EXACT_BLOCK_ROWS / gsz, 0, 0 };
+			/* at least four tasks per thread where the tokens allow it */
+			size_t nt = (size_t)threadpool_size(c->pool), want = 4 * nt;
+			size_t per = n_tok * n_kv / want;
+			j.tok_per_block = per < j.tok_per_block ? (per ? per : 1) : j.tok_per_block;
+			j.n_blocks = (n_tok + j.tok_per_block - 1) / j.tok_per_block;
+			j.scratch_floats = attn_exact_block_scratch_floats(j.tok_per_block * gsz,
+			    (size_t)pos0 + n_tok, hd);
+			j.scratch = xreallocarray(NULL, nt * j.scratch_floats, sizeof(float));
+			threadpool_run_greedy(c->pool, exact_block_run, &j);
+			free(j.scratch);
+			return;
+		}
 		struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out };
 		threadpool_run(c->pool, attn_exact_run, &j);
 		return;
