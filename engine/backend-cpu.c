@@ -351,10 +351,14 @@ static void attn_run(void *ctx, int ti, int nt)
 		attend_one(j, i / j->n_head, (uint32_t)(i % j->n_head), scores, acc);
 }
 
-/* Prefill: blocks of query tokens times the heads of one KV group go through the flash
- * kernel together, so the group's keys and values are read once per block rather than once
- * per (token, head). Blocks are taken from a shared counter, latest (largest) first. */
-struct flash_job {
+/* Prefill in blocks: query tokens times the heads of one KV group go through a block kernel
+ * together (the flash kernel past ATTN_EXACT_MAX_KEYS, kernels/attn-exact-block within it),
+ * so the group's keys and values are read and converted once per block rather than once per
+ * (token, head). Blocks are taken from a shared counter, latest (largest) first. */
+#define BLOCK_MAX_ROWS (ATTN_FLASH_ROWS > ATTN_EXACT_BLOCK_ROWS ? ATTN_FLASH_ROWS : \
+    ATTN_EXACT_BLOCK_ROWS)
+
+struct block_job {
 	struct cpu_backend *c;
 	uint32_t layer;
 	const float *q;
@@ -362,71 +366,25 @@ struct flash_job {
 	uint32_t pos0, n_head;
 	float scale;
 	float *out;
-	size_t tok_per_block;          /* query tokens per block: ATTN_FLASH_ROWS / heads per group */
-	size_t n_blocks;               /* blocks over n_tok */
-	_Atomic size_t next;           /* next (block, group) task, shared by the threads */
-};
-
-static void flash_run(void *ctx, int ti, int nt)
-{
-	(void)nt;
-	struct flash_job *j = ctx;
-	struct cpu_backend *c = j->c;
-	size_t hd = c->shape.head_dim, n_kv = c->shape.n_head_kv;
-	size_t row = n_kv * hd, grp = j->n_head / n_kv;
-	float *scratch = c->flash_scratch + (size_t)ti * c->flash_floats;
-	const float *qp[ATTN_FLASH_ROWS];
-	float *op[ATTN_FLASH_ROWS];
-	uint32_t nk[ATTN_FLASH_ROWS];
-	for (;;) {
-		size_t i = j->next++;
-		if (i >= j->n_blocks * n_kv)
-			break;
-		size_t b = j->n_blocks - 1 - i / n_kv, g = i % n_kv;
-		size_t t0 = b * j->tok_per_block;
-		size_t t1 = t0 + j->tok_per_block < j->n_tok ? t0 + j->tok_per_block : j->n_tok;
-		size_t n_rows = 0;
-		for (size_t t = t0; t < t1; t++)
-			for (size_t h = g * grp; h < (g + 1) * grp; h++) {
-				qp[n_rows] = j->q + (t * j->n_head + h) * hd;
-				op[n_rows] = j->out + (t * j->n_head + h) * hd;
-				nk[n_rows++] = j->pos0 + (uint32_t)t + 1;
-			}
-		size_t base = (size_t)j->layer * c->shape.n_ctx * row + g * hd;
-		c->ak->flash(qp, nk, n_rows, c->k + base, c->v + base, row, hd, j->scale, op, scratch);
-	}
-}
-
-/* Exact prefill: blocks of query tokens times the heads of one KV group go through
- * kernels/attn-exact-block together (the per-row gemm path's bits, each key and value converted
- * once per block). Blocks are taken from a shared counter, latest (largest) first. */
-struct exact_block_job {
-	struct cpu_backend *c;
-	uint32_t layer;
-	const float *q;
-	size_t n_tok;
-	uint32_t pos0, n_head;
-	float scale;
-	float *out;
-	attn_exact_block_fn fn;
+	attn_exact_block_fn fn;        /* the block kernel: same signature for both kinds */
 	float *scratch;                /* per thread: scratch_floats */
-	size_t scratch_floats;         /* attn_exact_block_scratch_floats() of the largest block */
+	size_t scratch_floats;         /* floats of one thread's scratch */
 	size_t tok_per_block;          /* query tokens per block */
 	size_t n_blocks;               /* blocks over n_tok */
 	_Atomic size_t next;           /* next (block, group) task, shared by the threads */
 };
 
-static void exact_block_run(void *ctx, int ti, int nt)
+static void block_run(void *ctx, int ti, int nt)
 {
 	(void)nt;
-	struct exact_block_job *j = ctx;
+	struct block_job *j = ctx;
 	struct cpu_backend *c = j->c;
 	size_t hd = c->shape.head_dim, n_kv = c->shape.n_head_kv;
 	size_t row = n_kv * hd, grp = j->n_head / n_kv;
 	float *scratch = j->scratch + (size_t)ti * j->scratch_floats;
-	const float *qp[ATTN_EXACT_BLOCK_ROWS];
-	float *op[ATTN_EXACT_BLOCK_ROWS];
-	uint32_t nk[ATTN_EXACT_BLOCK_ROWS];
+	const float *qp[BLOCK_MAX_ROWS];
+	float *op[BLOCK_MAX_ROWS];
+	uint32_t nk[BLOCK_MAX_ROWS];
 	for (;;) {
 		size_t i = j->next++;
 		if (i >= j->n_blocks * n_kv)
@@ -564,7 +522,7 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 		size_t hd = c->shape.head_dim, n_kv = c->shape.n_head_kv, gsz = n_head / n_kv;
 		if (n_tok >= EXACT_BLOCK_MIN_TOKENS && hd % 16 == 0 &&
 		    hd <= ATTN_EXACT_BLOCK_MAX_DIM && gsz <= EXACT_BLOCK_ROWS) {
-			struct exact_block_job j = { c, layer, q, n_tok, pos0, n_head, scale, out,
+			struct block_job j = { c, layer, q, n_tok, pos0, n_head, scale, out,
 			    attn_exact_block_active(), NULL, 0, EXACT_BLOCK_ROWS / gsz, 0, 0 };
 			/* at least four tasks per thread where the tokens allow it */
 			size_t nt = (size_t)threadpool_size(c->pool), want = 4 * nt;
@@ -574,7 +532,7 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 			j.scratch_floats = attn_exact_block_scratch_floats(j.tok_per_block * gsz,
 			    (size_t)pos0 + n_tok, hd);
 			j.scratch = xreallocarray(NULL, nt * j.scratch_floats, sizeof(float));
-			threadpool_run_greedy(c->pool, exact_block_run, &j);
+			threadpool_run_greedy(c->pool, block_run, &j);
 			free(j.scratch);
 			return;
 		}
@@ -584,10 +542,10 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 	}
 	size_t grp = n_head / c->shape.n_head_kv;
 	if (c->flash_scratch != NULL && n_tok >= FLASH_MIN_TOKENS && grp <= ATTN_FLASH_ROWS) {
-		struct flash_job j = { c, layer, q, n_tok, pos0, n_head, scale, out, 0, 0, 0 };
-		j.tok_per_block = ATTN_FLASH_ROWS / grp;
+		struct block_job j = { c, layer, q, n_tok, pos0, n_head, scale, out, c->ak->flash,
+		    c->flash_scratch, c->flash_floats, ATTN_FLASH_ROWS / grp, 0, 0 };
 		j.n_blocks = (n_tok + j.tok_per_block - 1) / j.tok_per_block;
-		threadpool_run_greedy(c->pool, flash_run, &j);
+		threadpool_run_greedy(c->pool, block_run, &j);
 		return;
 	}
 	if (c->dec_scratch != NULL) {
