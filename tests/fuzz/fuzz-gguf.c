@@ -164,22 +164,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef QUIRE_FUZZ_STANDALONE
+#include "tests/fuzz/standalone.h"
 int main(int argc, char **argv)
 {
-	int failed = 0;
-	for (int i = 1; i < argc; i++) {
-		char *data, *err = NULL;
-		size_t len;
-		if (file_read_all(argv[i], 1u << 28, &data, &len, &err) != 0) {
-			fprintf(stderr, "fuzz-gguf: %s\n", err);
-			free(err);
-			failed = 1;
-			continue;
-		}
-		LLVMFuzzerTestOneInput((const uint8_t *)data, len);
-		free(data);
-	}
-	printf("fuzz-gguf: ran %d input%s\n", argc - 1, argc == 2 ? "" : "s");
-	return failed;
+	return fuzz_standalone_run(argc, argv, "fuzz-gguf", 1u << 28);
 }
 #endif

@@ -63,23 +63,10 @@ static inline char *fuzz_copy(const uint8_t *data, size_t size)
 }
 
 #ifdef QUIRE_FUZZ_STANDALONE
+#include "tests/fuzz/standalone.h"
 int main(int argc, char **argv)
 {
-	int failed = 0;
-	for (int i = 1; i < argc; i++) {
-		char *data, *err = NULL;
-		size_t len;
-		if (file_read_all(argv[i], 1u << 26, &data, &len, &err) != 0) {
-			fprintf(stderr, "%s\n", err);
-			free(err);
-			failed = 1;
-			continue;
-		}
-		LLVMFuzzerTestOneInput((const uint8_t *)data, len);
-		free(data);
-	}
-	printf("ran %d input%s\n", argc - 1, argc == 2 ? "" : "s");
-	return failed;
+	return fuzz_standalone_run(argc, argv, argv[0], 1u << 26);
 }
 #endif
 
