@@ -16,40 +16,8 @@
 #include "lib/util.h"
 #include "tests/tap.h"
 
-static uint64_t rng = 0x2545f4914f6cdd1dULL;
-
-static float frand(void)   /* [-1, 1) */
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
-
-/* softmax(scale * fp16(q) . k) . v over keys 0..n-1 in double; its log-sum-exp in *lse. */
-static void reference(const float *q, size_t n, const uint16_t *k, const uint16_t *v,
-    size_t stride, size_t dim, float scale, double *out, double *lse)
-{
-	double *s = xreallocarray(NULL, n ? n : 1, sizeof(double)), mx = -INFINITY, sum = 0;
-	for (size_t p = 0; p < n; p++) {
-		double d = 0;
-		for (size_t i = 0; i < dim; i++)
-			d += (double)quant_fp16_to_f32(quant_f32_to_fp16(q[i])) *
-			    quant_fp16_to_f32(k[p * stride + i]);
-		s[p] = d * scale;
-		mx = s[p] > mx ? s[p] : mx;
-	}
-	for (size_t p = 0; p < n; p++)
-		sum += (s[p] = exp(s[p] - mx));
-	for (size_t i = 0; i < dim; i++) {
-		double o = 0;
-		for (size_t p = 0; p < n; p++)
-			o += s[p] / sum * quant_fp16_to_f32(v[p * stride + i]);
-		out[i] = n ? o : 0.0;
-	}
-	*lse = n ? mx + log(sum) : -INFINITY;
-	free(s);
-}
+#define FRAND_SEED 0x2545f4914f6cdd1dULL
+#include "tests/attn-ref.h"
 
 static void fill_fp16(uint16_t *x, size_t n, float mag)
 {
@@ -92,7 +60,7 @@ static void one_case(const struct attn_decode_kernels *dk, size_t dim, size_t n_
 	dk->run(qp, lim, n_rows, k, v, stride, n_keys, dim, scale, op, lse, scratch);
 	double *ref = xreallocarray(NULL, dim, sizeof(double)), rlse;
 	for (size_t r = 0; r < n_rows; r++) {
-		reference(q + r * dim, lim[r], k, v, stride, dim, scale, ref, &rlse);
+		attn_reference(q + r * dim, lim[r], k, v, stride, dim, scale, 0, ref, &rlse);
 		for (size_t i = 0; i < dim; i++) {
 			double e = fabs(o[r * dim + i] - ref[i]);
 			*worst_o = isnan(e) ? INFINITY : e > *worst_o ? e : *worst_o;
@@ -239,8 +207,8 @@ static void backend_tests(void)
 	for (size_t t = 0; t < NT; t++)
 		for (size_t h = 0; h < NH; h++) {
 			size_t g = h / (NH / KVH), r = t * NH + h;
-			reference(q + r * HD, pos0 + t + 1, k + g * HD, v + g * HD, row, HD, 0.125f,
-			    ref, &lse);
+			attn_reference(q + r * HD, pos0 + t + 1, k + g * HD, v + g * HD, row, HD,
+			    0.125f, 0, ref, &lse);
 			for (size_t d = 0; d < HD; d++) {
 				double e = fabs(out[0][r * HD + d] - ref[d]);
 				worst = isnan(e) ? INFINITY : e > worst ? e : worst;

@@ -14,15 +14,8 @@
 #include "lib/util.h"
 #include "tests/tap.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static float frand(void)   /* [-1, 1) */
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
+#define FRAND_SEED 0x9e3779b97f4a7c15ULL
+#include "tests/attn-ref.h"
 
 struct block_case {
 	size_t n_rows, dim, stride, kmax;

@@ -15,15 +15,8 @@
 #include "lib/util.h"
 #include "tests/tap.h"
 
-static uint64_t rng = 0x2545f4914f6cdd1dULL;
-
-static float frand(void)   /* [-1, 1) */
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
+#define FRAND_SEED 0x2545f4914f6cdd1dULL
+#include "tests/attn-ref.h"
 
 static float h(float x)    /* x rounded to fp16 */
 {

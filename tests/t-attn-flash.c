@@ -12,41 +12,8 @@
 #include "lib/util.h"
 #include "tests/tap.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static float frand(void)   /* [-1, 1) */
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
-
-/* Reference: softmax(scale * fp16(q) . k) . v in double, with the probabilities rounded to
- * fp16 as the qk/wv path (and llama.cpp) rounds them before they meet the fp16 values. */
-static void reference(const float *q, uint32_t n, const uint16_t *k, const uint16_t *v,
-    size_t stride, size_t dim, float scale, double *out)
-{
-	double *s = xreallocarray(NULL, n, sizeof(double)), mx = -INFINITY, sum = 0;
-	for (uint32_t p = 0; p < n; p++) {
-		double d = 0;
-		for (size_t i = 0; i < dim; i++)
-			d += (double)quant_fp16_to_f32(quant_f32_to_fp16(q[i])) *
-			    quant_fp16_to_f32(k[p * stride + i]);
-		s[p] = d * scale;
-		mx = s[p] > mx ? s[p] : mx;
-	}
-	for (uint32_t p = 0; p < n; p++)
-		sum += (s[p] = exp(s[p] - mx));
-	for (size_t i = 0; i < dim; i++) {
-		double o = 0;
-		for (uint32_t p = 0; p < n; p++)
-			o += (double)quant_fp16_to_f32(quant_f32_to_fp16((float)(s[p] / sum))) *
-			    quant_fp16_to_f32(v[p * stride + i]);
-		out[i] = o;
-	}
-	free(s);
-}
+#define FRAND_SEED 0x9e3779b97f4a7c15ULL
+#include "tests/attn-ref.h"
 
 /* One call: n_rows rows over n_ctx keys (row r sees n_keys[r]); worst absolute error. */
 static double one_case(const struct attn_kernels *ak, size_t dim, size_t n_rows,
@@ -75,7 +42,7 @@ static double one_case(const struct attn_kernels *ak, size_t dim, size_t n_rows,
 	ak->flash(qp, n_keys, n_rows, k, v, stride, dim, scale, op, scratch);
 	double worst = 0, *ref = xreallocarray(NULL, dim, sizeof(double));
 	for (size_t r = 0; r < n_rows; r++) {
-		reference(q + r * dim, n_keys[r], k, v, stride, dim, scale, ref);
+		attn_reference(q + r * dim, n_keys[r], k, v, stride, dim, scale, 1, ref, NULL);
 		for (size_t i = 0; i < dim; i++) {
 			double e = fabs(o[r * dim + i] - ref[i]);
 			worst = e > worst || isnan(e) ? (isnan(e) ? INFINITY : e) : worst;
