@@ -274,81 +274,67 @@ static inline void fl_run(int nv, const float *const *q, const uint32_t *n_keys,
 		l[w] = _mm512_setzero_ps();
 		nkv[w] = _mm512_loadu_si512(nk + 16 * w);
 	}
-	/* Pass 0 finds each row's maximum and softmax sum; pass 1 turns the scores into the
-	 * normalised probabilities, rounds them to fp16 as the qk/wv path (and llama.cpp) does,
-	 * and adds up the values: the same numbers as that path, not just close ones. */
-	_Alignas(64) float inv[FL_R];
-	__m512 one[4];
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t j0 = 0; j0 < n_max; j0 += FL_T) {
-			size_t nj = n_max - j0 < FL_T ? n_max - j0 : FL_T;
-			size_t nj4 = (nj + 3) & ~(size_t)3;
-			for (size_t j = 0; j < nj; j++) {
-				const uint16_t *kp = k + (j0 + j) * kv_stride;
-				const uint16_t *vp = v + (j0 + j) * kv_stride;
-				for (size_t d = 0; d < dim; d += 16) {
-					_mm512_store_ps(kf + j * dim + d, _mm512_cvtph_ps(
-					    _mm256_loadu_si256((const __m256i *)(kp + d))));
-					if (pass == 1)
-						_mm512_store_ps(vf + j * dim + d, _mm512_cvtph_ps(
-						    _mm256_loadu_si256((const __m256i *)(vp + d))));
-				}
+	/* One pass with an online softmax: per tile, each row's running maximum moves to the
+	 * tile's, the accumulated output and sum are rescaled by exp(old - new), and the tile's
+	 * probabilities (relative to the new maximum) add their values in. */
+	for (size_t j0 = 0; j0 < n_max; j0 += FL_T) {
+		size_t nj = n_max - j0 < FL_T ? n_max - j0 : FL_T;
+		size_t nj4 = (nj + 3) & ~(size_t)3;
+		for (size_t j = 0; j < nj; j++) {
+			const uint16_t *kp = k + (j0 + j) * kv_stride;
+			const uint16_t *vp = v + (j0 + j) * kv_stride;
+			for (size_t d = 0; d < dim; d += 16) {
+				_mm512_store_ps(kf + j * dim + d, _mm512_cvtph_ps(
+				    _mm256_loadu_si256((const __m256i *)(kp + d))));
+				_mm512_store_ps(vf + j * dim + d, _mm512_cvtph_ps(
+				    _mm256_loadu_si256((const __m256i *)(vp + d))));
 			}
-			for (size_t j = nj; j < nj4; j++)
-				for (size_t d = 0; d < dim; d += 16) {
-					_mm512_store_ps(kf + j * dim + d, _mm512_setzero_ps());
-					_mm512_store_ps(vf + j * dim + d, _mm512_setzero_ps());
-				}
-			fl_scores(nv, qt, kf, dim, nj4, S);
-			/* Causal mask, only where some row ends inside this tile (or its padding). */
-			if (j0 + nj4 > n_min)
-				for (size_t j = 0; j < nj4; j++) {
-					__m512i pos = _mm512_set1_epi32((int)(j0 + j));
-					_Pragma("GCC unroll 8")
-					for (int w = 0; w < nv; w++) {
-						__mmask16 dead = _mm512_cmp_epu32_mask(pos, nkv[w],
-						    _MM_CMPINT_NLT);
-						float *sp = S + j * FL_R + 16 * w;
-						_mm512_store_ps(sp, _mm512_mask_mov_ps(_mm512_load_ps(sp), dead,
-						    _mm512_set1_ps(-INFINITY)));
-					}
-				}
-			_Pragma("GCC unroll 8")
-			for (int w = 0; w < nv; w++) {
-				if (pass == 0) {
-					__m512 mt = m[w];
-					for (size_t j = 0; j < nj4; j++)
-						mt = _mm512_max_ps(mt, _mm512_load_ps(S + j * FL_R + 16 * w));
-					__m512 sum = _mm512_setzero_ps();
-					for (size_t j = 0; j < nj4; j++)
-						sum = _mm512_add_ps(sum, simd_exp512(_mm512_sub_ps(
-						    _mm512_load_ps(S + j * FL_R + 16 * w), mt)));
-					l[w] = _mm512_fmadd_ps(l[w], simd_exp512(_mm512_sub_ps(m[w], mt)),
-					    sum);
-					m[w] = mt;
-				} else {
-					__m512 iv = _mm512_load_ps(inv + 16 * w);
-					for (size_t j = 0; j < nj4; j++) {
-						float *sp = S + j * FL_R + 16 * w;
-						__m512 p = _mm512_mul_ps(simd_exp512(_mm512_sub_ps(
-						    _mm512_load_ps(sp), m[w])), iv);
-						_mm512_store_ps(sp, _mm512_cvtph_ps(_mm512_cvtps_ph(p,
-						    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
-					}
-				}
-			}
-			if (pass == 1)
-				fl_values(nv, at, one, S, vf, dim, nj4);
 		}
-		if (pass == 0)
-			for (int w = 0; w < nv; w++) {
-				_mm512_store_ps(inv + 16 * w, _mm512_div_ps(_mm512_set1_ps(1.0f), l[w]));
-				one[w] = _mm512_set1_ps(1.0f);
+		for (size_t j = nj; j < nj4; j++)
+			for (size_t d = 0; d < dim; d += 16) {
+				_mm512_store_ps(kf + j * dim + d, _mm512_setzero_ps());
+				_mm512_store_ps(vf + j * dim + d, _mm512_setzero_ps());
 			}
+		fl_scores(nv, qt, kf, dim, nj4, S);
+		/* Causal mask, only where some row ends inside this tile (or its padding). */
+		if (j0 + nj4 > n_min)
+			for (size_t j = 0; j < nj4; j++) {
+				__m512i pos = _mm512_set1_epi32((int)(j0 + j));
+				_Pragma("GCC unroll 8")
+				for (int w = 0; w < nv; w++) {
+					__mmask16 dead = _mm512_cmp_epu32_mask(pos, nkv[w], _MM_CMPINT_NLT);
+					float *sp = S + j * FL_R + 16 * w;
+					_mm512_store_ps(sp, _mm512_mask_mov_ps(_mm512_load_ps(sp), dead,
+					    _mm512_set1_ps(-INFINITY)));
+				}
+			}
+		/* Every row sees key 0, so from the first tile on its maximum is finite and the
+		 * first rescale factor is exp(-inf) = 0; masked scores give exp(-inf) = 0. */
+		__m512 alpha[4];
+		_Pragma("GCC unroll 8")
+		for (int w = 0; w < nv; w++) {
+			__m512 mt = m[w];
+			for (size_t j = 0; j < nj4; j++)
+				mt = _mm512_max_ps(mt, _mm512_load_ps(S + j * FL_R + 16 * w));
+			__m512 sum = _mm512_setzero_ps();
+			for (size_t j = 0; j < nj4; j++) {
+				float *sp = S + j * FL_R + 16 * w;
+				__m512 p = simd_exp512(_mm512_sub_ps(_mm512_load_ps(sp), mt));
+				_mm512_store_ps(sp, p);
+				sum = _mm512_add_ps(sum, p);
+			}
+			alpha[w] = simd_exp512(_mm512_sub_ps(m[w], mt));
+			l[w] = _mm512_fmadd_ps(l[w], alpha[w], sum);
+			m[w] = mt;
+		}
+		fl_values(nv, at, alpha, S, vf, dim, nj4);
 	}
+	_Alignas(64) float inv[FL_R];
+	for (int w = 0; w < nv; w++)
+		_mm512_store_ps(inv + 16 * w, _mm512_div_ps(_mm512_set1_ps(1.0f), l[w]));
 	for (size_t r = 0; r < n_rows; r++)
 		for (size_t d = 0; d < dim; d++)
-			out[r][d] = at[d * FL_R + r];
+			out[r][d] = at[d * FL_R + r] * inv[r];
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
@@ -472,89 +458,74 @@ A2 static void flash_avx2(const float *const *q, const uint32_t *n_keys, size_t 
 		l[w] = _mm256_setzero_ps();
 		nkv[w] = _mm256_loadu_si256((const __m256i *)(nk + 8 * w));
 	}
-	/* Two passes, as in the AVX-512 kernel. */
-	_Alignas(32) float inv[FL_R];
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t j0 = 0; j0 < n_max; j0 += FL_T) {
-			size_t nj = n_max - j0 < FL_T ? n_max - j0 : FL_T;
-			size_t nj2 = (nj + 1) & ~(size_t)1;
-			for (size_t j = 0; j < nj; j++) {
-				const uint16_t *kp = k + (j0 + j) * kv_stride;
-				const uint16_t *vp = v + (j0 + j) * kv_stride;
-				for (size_t d = 0; d < dim; d += 8) {
-					_mm256_store_ps(kf + j * dim + d, _mm256_cvtph_ps(
-					    _mm_loadu_si128((const __m128i *)(kp + d))));
-					if (pass == 1)
-						_mm256_store_ps(vf + j * dim + d, _mm256_cvtph_ps(
-						    _mm_loadu_si128((const __m128i *)(vp + d))));
-				}
+	/* One pass with an online softmax, as in the AVX-512 kernel. */
+	for (size_t j0 = 0; j0 < n_max; j0 += FL_T) {
+		size_t nj = n_max - j0 < FL_T ? n_max - j0 : FL_T;
+		size_t nj2 = (nj + 1) & ~(size_t)1;
+		for (size_t j = 0; j < nj; j++) {
+			const uint16_t *kp = k + (j0 + j) * kv_stride;
+			const uint16_t *vp = v + (j0 + j) * kv_stride;
+			for (size_t d = 0; d < dim; d += 8) {
+				_mm256_store_ps(kf + j * dim + d, _mm256_cvtph_ps(
+				    _mm_loadu_si128((const __m128i *)(kp + d))));
+				_mm256_store_ps(vf + j * dim + d, _mm256_cvtph_ps(
+				    _mm_loadu_si128((const __m128i *)(vp + d))));
 			}
-			for (size_t j = nj; j < nj2; j++)
-				for (size_t d = 0; d < dim; d += 8) {
-					_mm256_store_ps(kf + j * dim + d, _mm256_setzero_ps());
-					_mm256_store_ps(vf + j * dim + d, _mm256_setzero_ps());
-				}
-			for (int v0 = 0; v0 < nv; v0 += 4) {
-				switch (nv - v0 < 4 ? nv - v0 : 4) {
-				case 1: fl2_scores(1, v0, qt, kf, dim, nj2, S); break;
-				case 2: fl2_scores(2, v0, qt, kf, dim, nj2, S); break;
-				case 3: fl2_scores(3, v0, qt, kf, dim, nj2, S); break;
-				default: fl2_scores(4, v0, qt, kf, dim, nj2, S); break;
-				}
-			}
-			if (j0 + nj2 > n_min)
-				for (size_t j = 0; j < nj2; j++) {
-					__m256i pos = _mm256_set1_epi32((int)(j0 + j));
-					for (int w = 0; w < nv; w++) {
-						/* Positions and counts stay below 2^31: a signed compare. */
-						__m256 dead = _mm256_castsi256_ps(_mm256_or_si256(
-						    _mm256_cmpgt_epi32(pos, nkv[w]),
-						    _mm256_cmpeq_epi32(pos, nkv[w])));
-						float *sp = S + j * FL_R + 8 * w;
-						_mm256_store_ps(sp, _mm256_blendv_ps(_mm256_load_ps(sp),
-						    _mm256_set1_ps(-INFINITY), dead));
-					}
-				}
-			for (int w = 0; w < nv; w++) {
-				if (pass == 0) {
-					__m256 mt = m[w];
-					for (size_t j = 0; j < nj2; j++)
-						mt = _mm256_max_ps(mt, _mm256_load_ps(S + j * FL_R + 8 * w));
-					__m256 sum = _mm256_setzero_ps();
-					for (size_t j = 0; j < nj2; j++)
-						sum = _mm256_add_ps(sum, simd_exp256(_mm256_sub_ps(
-						    _mm256_load_ps(S + j * FL_R + 8 * w), mt)));
-					l[w] = _mm256_fmadd_ps(l[w], simd_exp256(_mm256_sub_ps(m[w], mt)),
-					    sum);
-					m[w] = mt;
-				} else {
-					__m256 iv = _mm256_load_ps(inv + 8 * w);
-					for (size_t j = 0; j < nj2; j++) {
-						float *sp = S + j * FL_R + 8 * w;
-						__m256 p = _mm256_mul_ps(simd_exp256(_mm256_sub_ps(
-						    _mm256_load_ps(sp), m[w])), iv);
-						_mm256_store_ps(sp, _mm256_cvtph_ps(_mm256_cvtps_ph(p,
-						    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
-					}
-				}
-			}
-			if (pass == 1)
-				for (int v0 = 0; v0 < nv; v0 += 2) {
-					if (nv - v0 >= 2)
-						fl2_values(2, v0, at, alpha, S, vf, dim, nj2);
-					else
-						fl2_values(1, v0, at, alpha, S, vf, dim, nj2);
-				}
 		}
-		if (pass == 0)
-			for (int w = 0; w < nv; w++) {
-				_mm256_store_ps(inv + 8 * w, _mm256_div_ps(_mm256_set1_ps(1.0f), l[w]));
-				alpha[w] = _mm256_set1_ps(1.0f);
+		for (size_t j = nj; j < nj2; j++)
+			for (size_t d = 0; d < dim; d += 8) {
+				_mm256_store_ps(kf + j * dim + d, _mm256_setzero_ps());
+				_mm256_store_ps(vf + j * dim + d, _mm256_setzero_ps());
 			}
+		for (int v0 = 0; v0 < nv; v0 += 4) {
+			switch (nv - v0 < 4 ? nv - v0 : 4) {
+			case 1: fl2_scores(1, v0, qt, kf, dim, nj2, S); break;
+			case 2: fl2_scores(2, v0, qt, kf, dim, nj2, S); break;
+			case 3: fl2_scores(3, v0, qt, kf, dim, nj2, S); break;
+			default: fl2_scores(4, v0, qt, kf, dim, nj2, S); break;
+			}
+		}
+		if (j0 + nj2 > n_min)
+			for (size_t j = 0; j < nj2; j++) {
+				__m256i pos = _mm256_set1_epi32((int)(j0 + j));
+				for (int w = 0; w < nv; w++) {
+					/* Positions and counts stay below 2^31: a signed compare. */
+					__m256 dead = _mm256_castsi256_ps(_mm256_or_si256(
+					    _mm256_cmpgt_epi32(pos, nkv[w]),
+					    _mm256_cmpeq_epi32(pos, nkv[w])));
+					float *sp = S + j * FL_R + 8 * w;
+					_mm256_store_ps(sp, _mm256_blendv_ps(_mm256_load_ps(sp),
+					    _mm256_set1_ps(-INFINITY), dead));
+				}
+			}
+		for (int w = 0; w < nv; w++) {
+			__m256 mt = m[w];
+			for (size_t j = 0; j < nj2; j++)
+				mt = _mm256_max_ps(mt, _mm256_load_ps(S + j * FL_R + 8 * w));
+			__m256 sum = _mm256_setzero_ps();
+			for (size_t j = 0; j < nj2; j++) {
+				float *sp = S + j * FL_R + 8 * w;
+				__m256 p = simd_exp256(_mm256_sub_ps(_mm256_load_ps(sp), mt));
+				_mm256_store_ps(sp, p);
+				sum = _mm256_add_ps(sum, p);
+			}
+			alpha[w] = simd_exp256(_mm256_sub_ps(m[w], mt));
+			l[w] = _mm256_fmadd_ps(l[w], alpha[w], sum);
+			m[w] = mt;
+		}
+		for (int v0 = 0; v0 < nv; v0 += 2) {
+			if (nv - v0 >= 2)
+				fl2_values(2, v0, at, alpha, S, vf, dim, nj2);
+			else
+				fl2_values(1, v0, at, alpha, S, vf, dim, nj2);
+		}
 	}
+	_Alignas(32) float inv[FL_R];
+	for (int w = 0; w < nv; w++)
+		_mm256_store_ps(inv + 8 * w, _mm256_div_ps(_mm256_set1_ps(1.0f), l[w]));
 	for (size_t r = 0; r < n_rows; r++)
 		for (size_t d = 0; d < dim; d++)
-			out[r][d] = at[d * FL_R + r];
+			out[r][d] = at[d * FL_R + r] * inv[r];
 }
 #undef A2
 #endif
