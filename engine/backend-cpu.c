@@ -100,16 +100,17 @@ static void cpu_rmsnorm(struct backend *be, const float *x, const float *w, floa
 	threadpool_run(n_tok > 1 ? cpu(be)->pool : NULL, norm_run, &j);
 }
 
-/* Angles by kernels/rope-math.h's rule (ggml's fp32 ones at small positions), then the
- * rotation of every head. */
+/* Angles by kernels/rope-math.h's rule (ggml's fp32 ones at small positions; LongRoPE's
+ * n^ leading positions without the factors), then the rotation of every head. */
 __attribute__((always_inline))
 static inline void rope_rows(float *x, size_t n_tok, size_t n_heads, size_t head_dim,
     const int64_t *pos, const struct rope_table *rt)
 {
 	float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
 	for (size_t t = 0; t < n_tok; t++) {
-		rope_cos_sin_at((double)pos[t], rt->freq, rt->ggml_theta_scale,
-		    rt->ggml_has_div ? rt->ggml_div : NULL, rt->n_pairs, rt->m_f32, cs, sn);
+		rope_cos_sin_at((double)pos[t], rope_table_freq_at(rt, (double)pos[t]),
+		    rt->ggml_theta_scale, rt->ggml_has_div ? rt->ggml_div : NULL, rt->n_pairs,
+		    rt->m_f32, cs, sn);
 		float *row = x + t * n_heads * head_dim;
 		for (size_t h = 0; h < n_heads; h++)
 			rope_rotate(row + h * head_dim, rt->n_rot, rt->pairing, cs, sn);

@@ -13,10 +13,15 @@
 #include "lib/util.h"
 
 #define STATE_MAGIC "quire-rope-search"
-#define STATE_VERSION 1
+#define STATE_VERSION 2         /* 2 added n^ per candidate; 1 is read as n^ = 0 */
 #define MUTATE_SIGMA 0.15       /* log-space step of one mutated factor */
 #define MUTATE_RATE 0.25        /* share of pairs a mutation touches */
 #define MAX_RETRIES 16          /* attempts at a child unlike every other candidate */
+#define KEEP_RATE 0.3           /* share of mutations that also move n^ */
+
+/* LongRoPE's search space for n^ (2402.13753, section 3.2), in order. */
+static const uint32_t keep_choices[] = { 0, 1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 64, 128, 256 };
+#define N_KEEP ((int)(sizeof keep_choices / sizeof keep_choices[0]))
 
 /* ---- random numbers: xoshiro256** seeded through splitmix64 ----------------------------- */
 
@@ -67,6 +72,14 @@ void rope_search_repair(float *f, int n, double max_factor)
 		f[i] = x;
 		run = x;
 	}
+}
+
+int rope_search_keep_valid(uint32_t keep)
+{
+	for (int i = 0; i < N_KEEP; i++)
+		if (keep_choices[i] == keep)
+			return 1;
+	return 0;
 }
 
 int rope_search_valid(const float *f, int n, double max_factor)
@@ -133,17 +146,33 @@ static int seed_from_variant(const struct rope_search_params *p, enum rope_varia
 	return 0;
 }
 
-static int same_as_any(const struct rope_search *s, const float *f, int upto)
+static int same_as_any(const struct rope_search *s, const struct rope_search_cand *c, int upto)
 {
 	for (int k = 0; k < upto; k++)
-		if (memcmp(s->pop[k].f, f, (size_t)s->p.n_pairs * sizeof(float)) == 0)
+		if (s->pop[k].keep == c->keep &&
+		    memcmp(s->pop[k].f, c->f, (size_t)s->p.n_pairs * sizeof(float)) == 0)
 			return 1;
 	return 0;
 }
 
-static void mutate(struct rope_search *s, float *f)
+/* n^ one or two steps along keep_choices, either way, inside the set. */
+static uint32_t keep_step(struct rope_search *s, uint32_t keep)
 {
+	int i = 0;
+	while (i < N_KEEP - 1 && keep_choices[i] != keep)
+		i++;
+	int step = 1 + rng_below(s->rng, 2);
+	i += rng_unit(s->rng) < 0.5 ? -step : step;
+	i = i < 0 ? 0 : i >= N_KEEP ? N_KEEP - 1 : i;
+	return keep_choices[i];
+}
+
+static void mutate(struct rope_search *s, struct rope_search_cand *c)
+{
+	float *f = c->f;
 	int n = s->p.n_pairs, touched = 0;
+	if (rng_unit(s->rng) < KEEP_RATE)
+		c->keep = keep_step(s, c->keep);
 	for (int i = 0; i < n; i++)
 		if (rng_unit(s->rng) < MUTATE_RATE) {
 			f[i] = (float)(f[i] * exp(MUTATE_SIGMA * rng_normal(s->rng)));
@@ -161,18 +190,21 @@ static void mutate(struct rope_search *s, float *f)
 static void breed(struct rope_search *s, int slot)
 {
 	int n = s->p.n_pairs, np = s->p.parents;
-	float *f = s->pop[slot].f;
+	struct rope_search_cand *c = &s->pop[slot];
 	for (int tries = 0; tries < MAX_RETRIES; tries++) {
-		const float *a = s->pop[rng_below(s->rng, np)].f;
-		memcpy(f, a, (size_t)n * sizeof(float));
+		const struct rope_search_cand *a = &s->pop[rng_below(s->rng, np)];
+		memcpy(c->f, a->f, (size_t)n * sizeof(float));
+		c->keep = a->keep;
 		if (rng_unit(s->rng) < 0.5) {
-			const float *b = s->pop[rng_below(s->rng, np)].f;
+			const struct rope_search_cand *b = &s->pop[rng_below(s->rng, np)];
 			for (int i = 0; i < n; i++)
 				if (rng_unit(s->rng) < 0.5)
-					f[i] = b[i];
+					c->f[i] = b->f[i];
+			if (rng_unit(s->rng) < 0.5)
+				c->keep = b->keep;
 		}
-		mutate(s, f);
-		if (!same_as_any(s, f, slot))
+		mutate(s, c);
+		if (!same_as_any(s, c, slot))
 			break;
 	}
 	s->pop[slot].score = NAN;
@@ -192,6 +224,8 @@ int rope_search_init(struct rope_search *s, const struct rope_search_params *p, 
 	/* Seeds: plain, linear, NTK-aware, YaRN; the rest mutations of them. */
 	for (int i = 0; i < n; i++)
 		s->pop[0].f[i] = 1.0f;
+	for (int k = 0; k < s->n; k++)
+		s->pop[k].keep = 0;
 	if (seed_from_variant(&s->p, ROPE_LINEAR, s->pop[1].f, err) != 0 ||
 	    seed_from_variant(&s->p, ROPE_NTK, s->pop[2].f, err) != 0 ||
 	    seed_from_variant(&s->p, ROPE_YARN, s->pop[3].f, err) != 0)
@@ -199,8 +233,9 @@ int rope_search_init(struct rope_search *s, const struct rope_search_params *p, 
 	for (int k = 4; k < s->n; k++) {
 		for (int tries = 0; tries < MAX_RETRIES; tries++) {
 			memcpy(s->pop[k].f, s->pop[1 + k % 3].f, (size_t)n * sizeof(float));
-			mutate(s, s->pop[k].f);
-			if (!same_as_any(s, s->pop[k].f, k))
+			s->pop[k].keep = 0;
+			mutate(s, &s->pop[k]);
+			if (!same_as_any(s, &s->pop[k], k))
 				break;
 		}
 	}
@@ -222,6 +257,8 @@ static int cand_cmp(const struct rope_search_cand *x, const struct rope_search_c
 		return fy - fx;
 	if (fx && x->score != y->score)
 		return x->score < y->score ? -1 : 1;
+	if (x->keep != y->keep)
+		return x->keep < y->keep ? -1 : 1;
 	return memcmp(x->f, y->f, (size_t)n_pairs * sizeof(float));
 }
 
@@ -252,7 +289,7 @@ int rope_search_run(struct rope_search *s, rope_search_eval_fn eval, void *eval_
 			if (!isnan(s->pop[k].score))
 				continue;
 			double score;
-			if (eval(eval_ctx, s->pop[k].f, &score, err) != 0)
+			if (eval(eval_ctx, s->pop[k].f, s->pop[k].keep, &score, err) != 0)
 				return -1;
 			s->pop[k].score = isnan(score) ? INFINITY : score;
 			s->n_evals++;
@@ -273,11 +310,11 @@ int rope_search_run(struct rope_search *s, rope_search_eval_fn eval, void *eval_
 
 /* ---- state text ------------------------------------------------------------------------- */
 
-static void put_floats(struct buf *out, const char *key, double score, const float *f, int n)
+static void put_cand(struct buf *out, const char *key, const struct rope_search_cand *c, int n)
 {
-	buf_printf(out, "%s %a", key, score);
+	buf_printf(out, "%s %a %" PRIu32, key, c->score, c->keep);
 	for (int i = 0; i < n; i++)
-		buf_printf(out, " %a", (double)f[i]);
+		buf_printf(out, " %a", (double)c->f[i]);
 	buf_printf(out, "\n");
 }
 
@@ -293,9 +330,9 @@ void rope_search_state_format(const struct rope_search *s, struct buf *out)
 	buf_printf(out, "rng %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 "\n",
 	    s->rng[0], s->rng[1], s->rng[2], s->rng[3]);
 	buf_printf(out, "generation %d\nevals %d\n", s->generation, s->n_evals);
-	put_floats(out, "best", s->best.score, s->best.f, p->n_pairs);
+	put_cand(out, "best", &s->best, p->n_pairs);
 	for (int k = 0; k < s->n; k++)
-		put_floats(out, "cand", s->pop[k].score, s->pop[k].f, p->n_pairs);
+		put_cand(out, "cand", &s->pop[k], p->n_pairs);
 }
 
 /* A cursor over the state text: whitespace-separated words, line numbers for errors. */
@@ -375,10 +412,20 @@ static int read_int(struct cursor *c, const char *key, long max, long *out, char
 }
 
 static int read_cand(struct cursor *c, const char *key, int n, double max_factor,
-    struct rope_search_cand *out, char **err)
+    int version, struct rope_search_cand *out, char **err)
 {
 	if (expect(c, key, err) != 0 || read_double(c, &out->score, err) != 0)
 		return -1;
+	out->keep = 0;
+	if (version >= 2) {
+		uint64_t k;
+		if (read_u64(c, 10, &k, err) != 0)
+			return -1;
+		if (k > UINT32_MAX || !rope_search_keep_valid((uint32_t)k))
+			return q_error(err, "%s:%d: n^ %" PRIu64 " is not one of the searched values",
+			    c->name, c->line, k);
+		out->keep = (uint32_t)k;
+	}
 	for (int i = 0; i < n; i++) {
 		double v;
 		if (read_double(c, &v, err) != 0)
@@ -403,9 +450,10 @@ int rope_search_state_parse(struct rope_search *s, const char *text, size_t len,
 	uint64_t u;
 	if (expect(&c, STATE_MAGIC, err) != 0 || read_u64(&c, 10, &u, err) != 0)
 		return -1;
-	if (u != STATE_VERSION)
-		return q_error(err, "%s: state format version %" PRIu64 ", this quire reads %d",
+	if (u < 1 || u > STATE_VERSION)
+		return q_error(err, "%s: state format version %" PRIu64 ", this quire reads 1..%d",
 		    name, u, STATE_VERSION);
+	int version = (int)u;
 	if (read_int(&c, "n_rot", ROPE_MAX_ROT, &v, err) != 0)
 		return -1;
 	p.n_rot = (int)v;
@@ -463,11 +511,11 @@ int rope_search_state_parse(struct rope_search *s, const char *text, size_t len,
 	if (read_int(&c, "evals", INT32_MAX, &v, err) != 0)
 		return -1;
 	s->n_evals = (int)v;
-	if (read_cand(&c, "best", p.n_pairs, p.max_factor, &s->best, err) != 0)
+	if (read_cand(&c, "best", p.n_pairs, p.max_factor, version, &s->best, err) != 0)
 		return -1;
 	s->n = p.population;
 	for (int k = 0; k < s->n; k++) {
-		if (read_cand(&c, "cand", p.n_pairs, p.max_factor, &s->pop[k], err) != 0)
+		if (read_cand(&c, "cand", p.n_pairs, p.max_factor, version, &s->pop[k], err) != 0)
 			return -1;
 		/* After a completed generation every candidate has a score. */
 		if (s->generation > 0 && isnan(s->pop[k].score))
@@ -488,7 +536,7 @@ void rope_search_factor_file(const struct rope_search *s, struct buf *out)
 	float ones[ROPE_MAX_PAIRS];
 	for (int i = 0; i < s->p.n_pairs; i++)
 		ones[i] = 1.0f;
-	rope_factors_format(out, s->p.n_pairs, s->best.f, ones);
+	rope_factors_format(out, s->p.n_pairs, s->best.f, ones, s->best.keep);
 	double scale = (double)s->p.target / s->p.orig_ctx;
 	buf_printf(out, "# made by quire rope-search: target %" PRIu32 " tokens, original context "
 	    "%" PRIu32 ", base %.10g, seed %" PRIu64 ",\n# %d generation(s) of %d, %d "
@@ -498,14 +546,15 @@ void rope_search_factor_file(const struct rope_search *s, struct buf *out)
 	    "#   --longrope-factors FILE --rope-scale %.10g\n", scale, scale);
 }
 
-int rope_search_config(struct rope_config *cfg, const float *factors, uint32_t orig_ctx,
-    double scale, uint32_t ctx_max, char **err)
+int rope_search_config(struct rope_config *cfg, const float *factors, uint32_t keep,
+    uint32_t orig_ctx, double scale, uint32_t ctx_max, char **err)
 {
 	int n = cfg->n_rot / 2;
 	if (n < 1 || n > ROPE_MAX_PAIRS)
 		return q_error(err, "rope-search: n_rot %d is out of range", cfg->n_rot);
 	cfg->variant = ROPE_LONGROPE;
 	cfg->has_longrope = 1;
+	cfg->longrope_keep = keep;
 	for (int i = 0; i < n; i++) {
 		cfg->long_factors[i] = factors[i];
 		cfg->short_factors[i] = 1.0f;

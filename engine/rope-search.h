@@ -5,9 +5,9 @@
  *
  * Constraints on every candidate, as in the paper: 1 <= lambda_i <= max_factor and lambda
  * non-decreasing in i (slower pairs are interpolated at least as much as faster ones).
- * The paper's second parameter, the count n^ of leading positions left un-interpolated, is
- * not searched: the shipped formula (and quire's forward pass, factor files and KV cache
- * fingerprint) has no place for it.
+ * The paper's second parameter, the count n^ of leading positions left un-interpolated (they
+ * rotate with plain RoPE, rope_config.longrope_keep), is searched alongside over the paper's
+ * set {0, 1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 64, 128, 256}.
  *
  * Deterministic for a seed; the whole state after each generation is a short text
  * (rope_search_state_format) so that an interrupted search resumes to the same result. No
@@ -36,9 +36,9 @@ struct rope_search_params {
 	uint64_t seed;                 /* random stream */
 };
 
-/* Scores one candidate (lower is better): 0 and *score, or -1 with *err. */
-typedef int (*rope_search_eval_fn)(void *ctx, const float *factors, double *score,
-    char **err);
+/* Scores one candidate, factors and n^ (lower is better): 0 and *score, or -1 with *err. */
+typedef int (*rope_search_eval_fn)(void *ctx, const float *factors, uint32_t keep,
+    double *score, char **err);
 /* Called after every evaluation: generation (0-based), candidates scored in it so far, of
  * how many, and the best score of the search so far. */
 typedef void (*rope_search_progress_fn)(void *ctx, int generation, int done, int total,
@@ -46,6 +46,7 @@ typedef void (*rope_search_progress_fn)(void *ctx, int generation, int done, int
 
 struct rope_search_cand {
 	float f[ROPE_MAX_PAIRS];       /* lambda_i */
+	uint32_t keep;                 /* n^: leading positions left un-interpolated */
 	double score;                  /* objective; NAN until evaluated */
 };
 
@@ -60,7 +61,8 @@ struct rope_search {
 };
 
 /* Check the parameters, fill defaults and seed the first generation: plain (all 1), linear
- * (all s), NTK-aware and YaRN (their per-pair ratios to plain RoPE) and mutations of them. */
+ * (all s), NTK-aware and YaRN (their per-pair ratios to plain RoPE), all with n^ = 0, and
+ * mutations of them. */
 int rope_search_init(struct rope_search *s, const struct rope_search_params *p, char **err);
 
 /* Run generations until p.generations are complete (or the objective fails). After each
@@ -82,15 +84,18 @@ int rope_search_state_parse(struct rope_search *s, const char *text, size_t len,
 void rope_search_repair(float *f, int n, double max_factor);
 /* 1 when f satisfies the constraints. */
 int rope_search_valid(const float *f, int n, double max_factor);
+/* 1 when keep is one of the n^ values searched. */
+int rope_search_keep_valid(uint32_t keep);
 
 /* A factor file for --longrope-factors: "long" = factors, "short" = all 1 (contexts within
- * the original window keep plain RoPE), with comments on how it was made and how to use it. */
+ * the original window keep plain RoPE), keep = the best n^, with comments on how it was made
+ * and how to use it. */
 void rope_search_factor_file(const struct rope_search *s, struct buf *out);
 
 /* The LongRoPE configuration a candidate stands for: cfg (the model's, with the user's
- * overrides) becomes longrope with long = factors, short = 1, scale = target / orig_ctx
- * unless one was given, finished for ctx_max. */
-int rope_search_config(struct rope_config *cfg, const float *factors, uint32_t orig_ctx,
-    double scale, uint32_t ctx_max, char **err);
+ * overrides) becomes longrope with long = factors, short = 1, n^ = keep, scale = target /
+ * orig_ctx unless one was given, finished for ctx_max. */
+int rope_search_config(struct rope_config *cfg, const float *factors, uint32_t keep,
+    uint32_t orig_ctx, double scale, uint32_t ctx_max, char **err);
 
 #endif

@@ -335,7 +335,7 @@ int rope_config_apply_overrides(struct rope_config *cfg, const struct rope_overr
 			return q_error(err, "RoPE: n_rot %d must be even and in 2..%d", cfg->n_rot,
 			    ROPE_MAX_ROT);
 		if (rope_factors_read(ov->longrope_file, cfg->n_rot / 2, cfg->long_factors,
-		    cfg->short_factors, err) < 0)
+		    cfg->short_factors, &cfg->longrope_keep, err) < 0)
 			return -1;
 		cfg->has_longrope = 1;
 	}
@@ -349,6 +349,7 @@ int rope_config_apply_overrides(struct rope_config *cfg, const struct rope_overr
 	if (cfg->variant == ROPE_NONE) {   /* plain RoPE: no factor table applies */
 		cfg->has_freq_factors = 0;
 		cfg->has_longrope = 0;
+		cfg->longrope_keep = 0;
 	}
 	if (ov->base != 0.0)
 		cfg->base = ov->base;
@@ -434,6 +435,12 @@ static int check(const struct rope_config *c, char **err)
 	} else if (c->longrope_set != ROPE_SET_NONE) {
 		return q_error(err, "RoPE %s: a LongRoPE set is chosen", rope_variant_name(c->variant));
 	}
+	if (c->longrope_keep > ROPE_KEEP_MAX)
+		return q_error(err, "RoPE longrope: keep %u is more than %d", c->longrope_keep,
+		    ROPE_KEEP_MAX);
+	if (c->longrope_keep != 0 && c->variant != ROPE_LONGROPE)
+		return q_error(err, "RoPE %s: un-interpolated leading positions (keep %u) belong to "
+		    "longrope", rope_variant_name(c->variant), c->longrope_keep);
 	if (c->has_freq_factors) {
 		if (c->variant != ROPE_LLAMA3 && c->double_scaling != ROPE_DS_BOTH)
 			return q_error(err, "RoPE: rope_freqs divisors with %s scaling",
@@ -514,6 +521,9 @@ int rope_table_build(const struct rope_config *cfg, struct rope_table *t, char *
 		break;
 	}
 	case ROPE_LONGROPE:
+		/* n^: the first keep positions rotate with the frequencies before the factors */
+		t->keep = cfg->longrope_keep;
+		memcpy(t->freq_keep, t->freq, sizeof t->freq);
 		rope_freq_divide(t->freq, cfg->n_rot, cfg->longrope_set == ROPE_SET_LONG ?
 		    cfg->long_factors : cfg->short_factors);
 		m = rope_longrope_mscale(cfg->scale, cfg->orig_ctx);
@@ -619,6 +629,12 @@ uint64_t rope_fingerprint(const struct rope_config *cfg)
 		for (int i = 0; i < t.n_pairs; i++)
 			fnv_f32(&s, t.ggml_div[i]);
 	fnv_u64(&s, ROPE_GGML_POS_LIMIT);
+	if (t.keep != 0) {             /* absent for keep 0: fingerprints from before stay */
+		fnv_bytes(&s, "keep", 4);
+		fnv_u64(&s, t.keep);
+		for (int i = 0; i < t.n_pairs; i++)
+			fnv_f64(&s, t.freq_keep[i]);
+	}
 	return s.h ? s.h : 1;
 }
 
@@ -663,6 +679,9 @@ void rope_describe(const struct rope_config *cfg, struct buf *out)
 		buf_printf(out, "rope.scale: %.10g\nrope.orig_ctx: %u\nrope.longrope_set: %s "
 		    "(max context %u)\n", cfg->scale, cfg->orig_ctx,
 		    cfg->longrope_set == ROPE_SET_LONG ? "long" : "short", cfg->ctx_max);
+		if (cfg->longrope_keep != 0)
+			buf_printf(out, "rope.longrope_keep: %u (positions below it not "
+			    "interpolated)\n", cfg->longrope_keep);
 		break;
 	case ROPE_LLAMA3:
 		if (cfg->has_freq_factors)
@@ -721,13 +740,15 @@ static int next_line(struct lines *l)
 }
 
 int rope_factors_parse(const char *text, size_t len, const char *name, int n_pairs,
-    float *long_out, float *short_out, char **err)
+    float *long_out, float *short_out, uint32_t *keep_out, char **err)
 {
 	struct lines *l = xcalloc(1, sizeof *l);
 	float *vals[2] = { long_out, short_out };   /* "both" fills vals[0] then copies */
-	int have[2] = { 0, 0 }, have_both = 0;
+	int have[2] = { 0, 0 }, have_both = 0, have_keep = 0;
 	int cur = -1, count = 0, section_line = 0;
 	int ret = -1, r;
+	long version = 0;
+	*keep_out = 0;
 	l->p = text;
 	l->end = text + len;
 
@@ -744,7 +765,7 @@ int rope_factors_parse(const char *text, size_t len, const char *name, int n_pai
 		/* "quire-rope-factors VERSION PAIRS", parsed by hand: sscanf's %d has undefined
 		 * behaviour on overflow. */
 		static const char magic[] = "quire-rope-factors";
-		long version = 0, pairs = 0;
+		long pairs = 0;
 		char *p = l->buf, *end;
 		int good = strncmp(p, magic, sizeof magic - 1) == 0 &&
 		    isspace((unsigned char)p[sizeof magic - 1]);
@@ -762,8 +783,8 @@ int rope_factors_parse(const char *text, size_t len, const char *name, int n_pai
 			q_error(err, "%s:1: expected the header 'quire-rope-factors 1 PAIRS'", name);
 			goto out;
 		}
-		if (version != 1) {
-			q_error(err, "%s:1: format version %ld is not supported (only 1)", name,
+		if (version != 1 && version != 2) {
+			q_error(err, "%s:1: format version %ld is not supported (1 and 2 are)", name,
 			    version);
 			goto out;
 		}
@@ -781,7 +802,9 @@ int rope_factors_parse(const char *text, size_t len, const char *name, int n_pai
 		}
 		int is_section = r == 1 && (strcmp(l->buf, "long") == 0 ||
 		    strcmp(l->buf, "short") == 0 || strcmp(l->buf, "both") == 0);
-		if (r == 0 || is_section) {
+		int is_keep = r == 1 && strncmp(l->buf, "keep", 4) == 0 &&
+		    (l->buf[4] == '\0' || isspace((unsigned char)l->buf[4]));
+		if (r == 0 || is_section || is_keep) {
 			if (cur >= 0 && count != n_pairs) {
 				q_error(err, "%s:%d: section has %d factors, expected %d", name,
 				    section_line, count, n_pairs);
@@ -789,6 +812,30 @@ int rope_factors_parse(const char *text, size_t len, const char *name, int n_pai
 			}
 			if (r == 0)
 				break;
+			if (is_keep) {
+				char *end;
+				errno = 0;
+				long k = strtol(l->buf + 4, &end, 10);
+				if (version < 2) {
+					q_error(err, "%s:%d: 'keep' needs format version 2", name,
+					    l->lineno);
+					goto out;
+				}
+				if (have_keep) {
+					q_error(err, "%s:%d: 'keep' repeats", name, l->lineno);
+					goto out;
+				}
+				if (end == l->buf + 4 || *end != '\0' || errno != 0 || k < 0 ||
+				    k > ROPE_KEEP_MAX) {
+					q_error(err, "%s:%d: expected 'keep N' with N in 0..%d", name,
+					    l->lineno, ROPE_KEEP_MAX);
+					goto out;
+				}
+				*keep_out = (uint32_t)k;
+				have_keep = 1;
+				cur = -1;        /* numbers after it need a section name first */
+				continue;
+			}
 			int idx = l->buf[0] == 's' ? 1 : 0;
 			int both = l->buf[0] == 'b';
 			if ((both && (have[0] || have[1])) || have_both || have[idx]) {
@@ -852,23 +899,25 @@ out:
 }
 
 int rope_factors_read(const char *path, int n_pairs, float *long_out, float *short_out,
-    char **err)
+    uint32_t *keep_out, char **err)
 {
 	char *data;
 	size_t len;
 	if (file_read_all(path, FACTOR_FILE_MAX, &data, &len, err) < 0)
 		return -1;
-	int r = rope_factors_parse(data, len, path, n_pairs, long_out, short_out, err);
+	int r = rope_factors_parse(data, len, path, n_pairs, long_out, short_out, keep_out, err);
 	free(data);
 	return r;
 }
 
 void rope_factors_format(struct buf *out, int n_pairs, const float *long_f,
-    const float *short_f)
+    const float *short_f, uint32_t keep)
 {
 	const float *sets[2] = { long_f, short_f };
 	const char *names[2] = { "long", "short" };
-	buf_printf(out, "quire-rope-factors 1 %d\n", n_pairs);
+	buf_printf(out, "quire-rope-factors %d %d\n", keep != 0 ? 2 : 1, n_pairs);
+	if (keep != 0)
+		buf_printf(out, "keep %u\n", keep);
 	for (int k = 0; k < 2; k++) {
 		buf_printf(out, "%s\n", names[k]);
 		for (int i = 0; i < n_pairs; i++)

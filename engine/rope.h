@@ -80,6 +80,9 @@ struct rope_config {
 	float freq_factors[ROPE_MAX_PAIRS];  /* llama3 divisors per pair: f_i /= factor */
 	float long_factors[ROPE_MAX_PAIRS];  /* LongRoPE lambda_i for long contexts */
 	float short_factors[ROPE_MAX_PAIRS]; /* LongRoPE lambda_i for short contexts */
+	uint32_t longrope_keep;        /* LongRoPE n^: positions below it rotate with the
+	                                * frequencies before the factors (not interpolated);
+	                                * 0 = none. From the factor file. */
 };
 
 /* What rope_table_build() produces: everything a kernel needs to rotate. */
@@ -98,7 +101,18 @@ struct rope_table {
 	int ggml_has_div;              /* ggml_div[] divides those angles (llama3 rope_freqs) */
 	float ggml_div[ROPE_MAX_PAIRS];/* per-pair divisors for ggml's angles */
 	double yarn_low, yarn_high;    /* yarn ramp ends in pair index; 0 otherwise */
+	uint32_t keep;                 /* LongRoPE n^: positions [0, keep) use freq_keep */
+	double freq_keep[ROPE_MAX_PAIRS]; /* the frequencies before LongRoPE's factors */
 };
+
+/* Largest n^ a factor file may give: far beyond LongRoPE's search space (0..256). */
+#define ROPE_KEEP_MAX 65536
+
+/* The fp64 frequencies that rotate position pos: freq_keep below LongRoPE's n^, else freq. */
+static inline const double *rope_table_freq_at(const struct rope_table *t, double pos)
+{
+	return pos >= 0.0 && pos < (double)t->keep ? t->freq_keep : t->freq;
+}
 
 /* Command-line overrides; 0 / NULL fields keep the model's value. */
 struct rope_overrides {
@@ -170,15 +184,18 @@ void rope_describe(const struct rope_config *cfg, struct buf *out);
  *   1.03 1.05 1.05 1.08 ...           exactly <pairs> numbers (finite, > 0), any per line
  *   short
  *   1.0 1.0 ...
+ *   keep 4                            version 2 only, optional: LongRoPE's n^, the count of
+ *                                     leading positions left un-interpolated (0..65536)
  *
  * Either both "long" and "short" (each once), or one "both" used for every length. Errors
- * name the file and line. */
+ * name the file and line. *keep_out is 0 when the file gives none. */
 int rope_factors_parse(const char *text, size_t len, const char *name, int n_pairs,
-    float *long_out, float *short_out, char **err);
+    float *long_out, float *short_out, uint32_t *keep_out, char **err);
 int rope_factors_read(const char *path, int n_pairs, float *long_out, float *short_out,
-    char **err);
-/* Write a file in that format (long and short sets, 9 significant digits). */
+    uint32_t *keep_out, char **err);
+/* Write a file in that format (long and short sets, 9 significant digits); version 1 when
+ * keep is 0, else version 2 with its keep line. */
 void rope_factors_format(struct buf *out, int n_pairs, const float *long_f,
-    const float *short_f);
+    const float *short_f, uint32_t keep);
 
 #endif

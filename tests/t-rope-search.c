@@ -1,7 +1,8 @@
 /* t-rope-search.c: the mechanics of the RoPE factor search on a cheap synthetic objective
  * (squared log-distance to a hidden monotone factor vector): parameter checks, constraints on
  * every candidate, improvement, seeded determinism, resume equal to an uninterrupted run,
- * the state text's checks, and the factor file round trip through rope_factors_parse. */
+ * the state text's checks (and the version-1 state without n^), the search over n^, and the
+ * factor file round trip through rope_factors_parse. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +15,24 @@
 struct objective {
 	int n;                       /* pairs */
 	float hidden[ROPE_MAX_PAIRS];/* the optimum */
+	uint32_t hidden_keep;        /* the optimum n^ */
+	uint32_t max_keep;           /* largest n^ evaluated */
 	double max_factor;
 	int calls, invalid;          /* evaluations; those breaking a constraint */
 	int fail_at;                 /* fail on this call (1-based), 0 = never */
 };
 
-static int synth_eval(void *ctx, const float *f, double *score, char **err)
+static int synth_eval(void *ctx, const float *f, uint32_t keep, double *score, char **err)
 {
 	struct objective *o = ctx;
 	o->calls++;
 	if (o->fail_at && o->calls == o->fail_at)
 		return q_error(err, "synthetic failure at call %d", o->calls);
-	if (!rope_search_valid(f, o->n, o->max_factor))
+	if (!rope_search_valid(f, o->n, o->max_factor) || !rope_search_keep_valid(keep))
 		o->invalid++;
-	double s = 0;
+	o->max_keep = keep > o->max_keep ? keep : o->max_keep;
+	double dk = log2(1.0 + keep) - log2(1.0 + o->hidden_keep);
+	double s = 0.05 * dk * dk;
 	for (int i = 0; i < o->n; i++) {
 		double d = log(f[i]) - log(o->hidden[i]);
 		s += d * d;
@@ -79,6 +84,7 @@ static void objective_init(struct objective *o)
 	memset(o, 0, sizeof *o);
 	o->n = 32;
 	o->max_factor = 2.5;   /* the default 1.25 * 16384/8192 */
+	o->hidden_keep = 16;
 	for (int i = 0; i < o->n; i++) {
 		double x = (double)i / (o->n - 1);
 		o->hidden[i] = (float)(1.0 + 1.2 * x * x);
@@ -152,6 +158,11 @@ int main(void)
 	is_double(s->pop[2].f[0], 1.0, 1e-6, "seed 2 is NTK: the fastest pair is kept");
 	ok(s->pop[3].f[0] == 1.0f && fabs(s->pop[3].f[31] - 2.0f) < 1e-5,
 	    "seed 3 is YaRN: fast pairs kept, slow pairs interpolated");
+	ok(s->pop[0].keep == 0 && s->pop[1].keep == 0 && s->pop[2].keep == 0 &&
+	    s->pop[3].keep == 0, "the closed-form seeds interpolate every position (n^ = 0)");
+	ok(rope_search_keep_valid(0) && rope_search_keep_valid(256) && rope_search_keep_valid(12) &&
+	    !rope_search_keep_valid(3) && !rope_search_keep_valid(512),
+	    "n^ is searched over LongRoPE's set 0..256");
 
 	/* A run: constraints hold for every evaluation, progress reports, improvement. */
 	struct objective o;
@@ -181,6 +192,9 @@ int main(void)
 	is_double(progress_last_best, s->best.score, 0, "progress reports the best so far");
 	ok(s->pop[0].score == s->best.score, "the population is sorted best first");
 	ok(rope_search_valid(s->best.f, 32, s->p.max_factor), "the best is valid");
+	ok(o.max_keep > 0, "n^ is explored (largest evaluated: %u)", o.max_keep);
+	ok(s->best.keep >= 4 && s->best.keep <= 64,
+	    "n^ moves toward the objective's optimum 16 (best: %u)", s->best.keep);
 
 	/* Determinism and resume. */
 	char *a = run_to_text(7, 10, NULL), *b = run_to_text(7, 10, NULL);
@@ -233,9 +247,42 @@ int main(void)
 	    "trailing junk is refused");
 	free(err), err = NULL;
 	free(t2);
-	ok(rope_search_state_parse(r, "quire-rope-search 2\n", 20, "state", NULL, &err) != 0 &&
+	ok(rope_search_state_parse(r, "quire-rope-search 3\n", 20, "state", NULL, &err) != 0 &&
 	    err && strstr(err, "version"), "another format version is refused");
 	free(err), err = NULL;
+	/* A candidate's n^ outside the searched set. */
+	t2 = xasprintf("%.*s 3%s", (int)(strchr(cand + 6, ' ') - t), t,
+	    strchr(strchr(cand + 6, ' ') + 1, ' '));
+	ok(rope_search_state_parse(r, t2, strlen(t2), "state", NULL, &err) != 0 && err &&
+	    strstr(err, "n^ 3"), "a state with an n^ outside the set is refused");
+	free(err), err = NULL;
+	free(t2);
+	/* Version 1 (before n^): the same lines without it parse, every n^ 0. */
+	{
+		struct buf v1 = BUF_INIT;
+		const char *p1 = sv.text.data;
+		while (*p1) {
+			const char *nl = strchr(p1, '\n');
+			size_t n = nl ? (size_t)(nl - p1 + 1) : strlen(p1);
+			if (strncmp(p1, "quire-rope-search ", 18) == 0) {
+				buf_printf(&v1, "quire-rope-search 1\n");
+			} else if (strncmp(p1, "cand ", 5) == 0 || strncmp(p1, "best ", 5) == 0) {
+				const char *k0 = strchr(p1 + 5, ' ');        /* before n^ */
+				const char *k1 = strchr(k0 + 1, ' ');        /* after it */
+				buf_printf(&v1, "%.*s%.*s", (int)(k0 - p1), p1, (int)(p1 + n - k1), k1);
+			} else {
+				buf_printf(&v1, "%.*s", (int)n, p1);
+			}
+			p1 += n;
+		}
+		rc = rope_search_state_parse(r, v1.data, v1.len, "state", NULL, &err);
+		int zero = rc == 0 && r->best.keep == 0;
+		for (int k = 0; zero && k < r->n; k++)
+			zero = r->pop[k].keep == 0;
+		ok(zero, "a version-1 state parses with n^ = 0%s%s", err ? ": " : "", err ? err : "");
+		free(err), err = NULL;
+		free(v1.data);
+	}
 	free(t);
 
 	/* An objective's failure stops the search with its message. */
@@ -253,9 +300,11 @@ int main(void)
 	struct buf ff = BUF_INIT;
 	rope_search_factor_file(&best, &ff);
 	float lf[ROPE_MAX_PAIRS], sf[ROPE_MAX_PAIRS];
-	rc = rope_factors_parse(ff.data, ff.len, "factors", 32, lf, sf, &err);
+	uint32_t keep = 12345;
+	rc = rope_factors_parse(ff.data, ff.len, "factors", 32, lf, sf, &keep, &err);
 	ok(rc == 0, "the factor file parses%s%s", err ? ": " : "", err ? err : "");
 	ok(memcmp(lf, best.best.f, 32 * sizeof(float)) == 0, "long factors round-trip exactly");
+	is_int((long)keep, (long)best.best.keep, "n^ round-trips (%u)", best.best.keep);
 	int ones = 1;
 	for (int i = 0; i < 32; i++)
 		ones &= sf[i] == 1.0f;
@@ -267,13 +316,15 @@ int main(void)
 	struct rope_table tc, tp;
 	rope_config_init(&cfg, ROPE_PAIRING_NORM, 64, 100000, 8192);
 	plain = cfg;
-	rc = rope_search_config(&cfg, best.best.f, 0, 2.0, 16384, &err) ||
+	rc = rope_search_config(&cfg, best.best.f, best.best.keep, 0, 2.0, 16384, &err) ||
 	    rope_config_finish(&plain, 16384, &err) || rope_table_build(&cfg, &tc, &err) ||
 	    rope_table_build(&plain, &tp, &err);
 	ok(rc == 0, "rope_search_config gives a valid longrope configuration");
 	ok(cfg.longrope_set == ROPE_SET_LONG, "the long set applies at the target");
 	is_double(tc.freq[31], tp.freq[31] / best.best.f[31], 1e-18, "f_i = plain f_i / lambda_i");
 	is_double(tc.m, sqrt(1 + log(2.0) / log(8192.0)), 1e-12, "LongRoPE magnitude of s = 2");
+	ok(tc.keep == best.best.keep && tc.freq_keep[31] == tp.freq[31],
+	    "the first n^ positions keep plain RoPE's frequencies");
 
 	free(a), free(b), free(c);
 	free(sv.text.data);

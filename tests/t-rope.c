@@ -1,6 +1,7 @@
 /* t-rope.c: RoPE math (kernels/rope-math.h), partial-attention merging (kernels/attn-merge.h)
  * and configuration (engine/rope.c) against ROPE.md's test vectors TV1-TV12, the synthetic
  * GGUF files from tests/ref/make-rope-gguf.py, overrides, factor files and the fingerprint. */
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -778,9 +779,11 @@ static void test_gguf(void)
 
 /* ---- factor files ---------------------------------------------------------------------- */
 
+static uint32_t parsed_keep;
+
 static int parse(const char *text, int n, float *l, float *s, char **err)
 {
-	return rope_factors_parse(text, strlen(text), "f", n, l, s, err);
+	return rope_factors_parse(text, strlen(text), "f", n, l, s, &parsed_keep, err);
 }
 
 static void test_factor_files(void)
@@ -791,10 +794,24 @@ static void test_factor_files(void)
 	    "1.0 1.0 1.0 1.25\n", 4, l, s, &err) == 0 && l[3] == 4.5f && s[3] == 1.25f &&
 	    l[0] == 1.0f, "factor file: long + short, comments, several per line");
 	ok(parse("quire-rope-factors 1 4\n  both  \n\t1 2 3 4\n", 4, l, s, &err) == 0 &&
-	    s[2] == 3.0f && l[2] == 3.0f, "factor file: one 'both' set");
+	    s[2] == 3.0f && l[2] == 3.0f && parsed_keep == 0, "factor file: one 'both' set");
+	ok(parse("quire-rope-factors 2 4\nlong\n1 2 3 4\nkeep 16 # n^\nshort\n1 1 1 1\n", 4, l,
+	    s, &err) == 0 && parsed_keep == 16 && l[3] == 4.0f && s[3] == 1.0f,
+	    "factor file version 2: keep between the sections");
+	ok(parse("quire-rope-factors 2 4\nboth\n1 2 3 4\n", 4, l, s, &err) == 0 &&
+	    parsed_keep == 0, "factor file version 2 without keep: 0");
 	static const struct { const char *text, *needle; } bad[] = {
 		{ "quire-rope-factor 1 4\n", "f:1:" },
-		{ "quire-rope-factors 2 4\nboth\n1 2 3 4\n", "version 2" },
+		{ "quire-rope-factors 3 4\nboth\n1 2 3 4\n", "version 3" },
+		{ "quire-rope-factors 1 4\nkeep 4\nboth\n1 2 3 4\n", "f:2: 'keep' needs format" },
+		{ "quire-rope-factors 2 4\nkeep 4\nkeep 4\nboth\n1 2 3 4\n", "f:3: 'keep' rep" },
+		{ "quire-rope-factors 2 4\nkeep -1\nboth\n1 2 3 4\n", "f:2: expected 'keep N'" },
+		{ "quire-rope-factors 2 4\nkeep 65537\nboth\n1 2 3 4\n", "f:2: expected" },
+		{ "quire-rope-factors 2 4\nkeep\nboth\n1 2 3 4\n", "f:2: expected 'keep N'" },
+		{ "quire-rope-factors 2 4\nkeep 4x\nboth\n1 2 3 4\n", "f:2: expected" },
+		{ "quire-rope-factors 2 4\nlong\n1 2\nkeep 4\n3 4\nshort\n1 1 1 1\n",
+		    "f:2: section has 2" },
+		{ "quire-rope-factors 2 4\nboth\n1 2 3 4\nkeep 4\n1 1 1 1\n", "f:5: numbers before" },
 		{ "quire-rope-factors 1 8\nboth\n1 2 3 4\n", "n_rot/2 = 4" },
 		{ "quire-rope-factors 1 4\nboth\n1 2 x 4\n", "f:3:" },
 		{ "quire-rope-factors 1 4\nlong\n1 2 3\nshort\n1 1 1 1\n", "f:2: section has 3" },
@@ -815,8 +832,8 @@ static void test_factor_files(void)
 		    "factor file refused: %s", bad[k].needle);
 	}
 	err = NULL;
-	err_has(rope_factors_parse("quire-rope-factors 1 4\0x", 24, "f", 4, l, s, &err), &err,
-	    "NUL", "factor file with a NUL byte refused");
+	err_has(rope_factors_parse("quire-rope-factors 1 4\0x", 24, "f", 4, l, s, &parsed_keep,
+	    &err), &err, "NUL", "factor file with a NUL byte refused");
 
 	/* Round trip through a real file and --longrope-factors. */
 	float lf[32], sf[32];
@@ -825,7 +842,7 @@ static void test_factor_files(void)
 		sf[i] = 1.0f + 0.001f * (float)i;
 	}
 	struct buf b = BUF_INIT;
-	rope_factors_format(&b, 32, lf, sf);
+	rope_factors_format(&b, 32, lf, sf, 0);
 	const char *tmp = getenv("TMPDIR");
 	char *path = xasprintf("%s/t-rope-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	int fd = mkstemp(path);
@@ -851,6 +868,59 @@ static void test_factor_files(void)
 	for (int i = 0; i < 32; i++)
 		same &= c.long_factors[i] == lf[i] && c.short_factors[i] == sf[i];
 	ok(same, "factor file round trip is exact");
+	ok(c.longrope_keep == 0 && strncmp(b.data, "quire-rope-factors 1 ", 21) == 0,
+	    "without n^ the file is version 1 and loads with keep 0");
+
+	/* n^ through a file: version 2, the table, the fingerprint, the description. */
+	struct rope_config c0 = c;
+	b.len = 0;
+	rope_factors_format(&b, 32, lf, sf, 8);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	wrote = fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len;
+	if (fd >= 0)
+		close(fd);
+	rope_config_init(&c, ROPE_PAIRING_NEOX, 64, 10000.0, 32768);
+	c.orig_ctx = 4096;
+	err = NULL;
+	ok(wrote && rope_config_apply_overrides(&c, &ov, &err) == 0 &&
+	    rope_config_finish(&c, 65536, &err) == 0 && c.longrope_keep == 8,
+	    "a version-2 file with keep 8 loads");
+	free(err);
+	err = NULL;
+	struct rope_table t0, t8;
+	ok(rope_table_build(&c0, &t0, NULL) == 0 && rope_table_build(&c, &t8, NULL) == 0,
+	    "tables with and without n^");
+	int plain_below = 1, scaled_from = 1;
+	for (int i = 0; i < 32; i++) {
+		plain_below &= t8.freq_keep[i] == pow(10000.0, -2.0 * i / 64);
+		scaled_from &= t8.freq[i] == t0.freq[i];
+	}
+	ok(t8.keep == 8 && plain_below && scaled_from,
+	    "n^ = 8: freq_keep is plain RoPE, freq the factored one");
+	ok(rope_table_freq_at(&t8, 7.0) == t8.freq_keep && rope_table_freq_at(&t8, 8.0) ==
+	    t8.freq && rope_table_freq_at(&t8, -1.0) == t8.freq &&
+	    rope_table_freq_at(&t0, 0.0) == t0.freq, "positions 0..7 take the plain frequencies");
+	ok(rope_fingerprint(&c) != rope_fingerprint(&c0) && rope_fingerprint(&c0) != 0,
+	    "the fingerprint changes with n^");
+	struct buf d = BUF_INIT;
+	rope_describe(&c, &d);
+	ok(d.data && strstr(d.data, "rope.longrope_keep: 8"), "quire info shows n^");
+	buf_free(&d);
+	struct rope_config cy = c;
+	cy.variant = ROPE_YARN;
+	ok(rope_config_finish(&cy, 65536, &err) != 0 && err && strstr(err, "keep 8"),
+	    "n^ with another variant is refused");
+	free(err);
+	err = NULL;
+	struct rope_overrides none = { 0 };
+	none.has_variant = 1;
+	none.variant = ROPE_NONE;
+	cy = c;
+	ok(rope_config_apply_overrides(&cy, &none, &err) == 0 &&
+	    rope_config_finish(&cy, 65536, &err) == 0 && cy.longrope_keep == 0,
+	    "--rope-scaling none drops n^ with the factors");
+	free(err);
+	err = NULL;
 	unlink(path);
 	free(path);
 	buf_free(&b);

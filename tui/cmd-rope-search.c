@@ -40,12 +40,12 @@ struct rs_run {
 
 /* Perplexity (mean of window means, as `quire perplexity` with stride = window) of the
  * calibration windows under one candidate. */
-static int rs_eval(void *ctx, const float *factors, double *score, char **err)
+static int rs_eval(void *ctx, const float *factors, uint32_t keep, double *score, char **err)
 {
 	struct rs_run *r = ctx;
 	struct context *c = r->c;
 	struct rope_config cfg = r->base;
-	if (rope_search_config(&cfg, factors, r->orig_ctx, r->scale, r->target, err) != 0)
+	if (rope_search_config(&cfg, factors, keep, r->orig_ctx, r->scale, r->target, err) != 0)
 		return -1;
 	c->rope = cfg;
 	if (rope_table_build(&c->rope, &c->rope_table, err) != 0)
@@ -244,6 +244,7 @@ static int rope_search_exec(struct cmd_ctx *ctx)
 	    s->p.population, s->n_evals, (unsigned long long)s->p.seed);
 	printf("factors: %s (use: --longrope-factors %s --rope-scale %.6g)\n", out_path,
 	    out_path, r.scale);
+	printf("leading positions left un-interpolated (n^): %u\n", s->best.keep);
 	printf("state: %s\n", state_path);
 	printf("best ppl: %.4f\n", s->best.score);
 	rc = 0;
