@@ -480,8 +480,12 @@ int rope_search_state_parse(struct rope_search *s, const char *text, size_t len,
 	if (p.parents == 0 || p.max_factor == 0.0)   /* 0 would mean "default" to fill_params */
 		return q_error(err, "%s: parents and max_factor must be set", name);
 	struct rope_search_params chk = p;
-	if (fill_params(&chk, err) != 0)
+	char *why = NULL;
+	if (fill_params(&chk, &why) != 0) {          /* its message names no file: add it */
+		q_error(err, "%s: %s", name, why);
+		free(why);
 		return -1;
+	}
 	if (want != NULL) {
 		struct rope_search_params w = *want;
 		if (fill_params(&w, err) != 0)

@@ -780,7 +780,7 @@ int rope_factors_parse(const char *text, size_t len, const char *name, int n_pai
 			good = end != p && *end == '\0' && errno == 0;
 		}
 		if (!good) {
-			q_error(err, "%s:1: expected the header 'quire-rope-factors 1 PAIRS'", name);
+			q_error(err, "%s:1: expected the header 'quire-rope-factors VERSION PAIRS'", name);
 			goto out;
 		}
 		if (version != 1 && version != 2) {
