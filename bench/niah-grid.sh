@@ -4,11 +4,12 @@
 # heat map (gnuplot).
 #
 #   bench/niah-grid.sh [-b BUILD] [-m MODEL] [-t THREADS] [-l LENGTHS] [-d DEPTHS] [-s SEED]
-#                      [-o OUTDIR]
+#                      [-o OUTDIR] [-r 'ROPE OPTIONS'] [-n NAME]
 #
 # Defaults: the build in the current directory, the default model, 2 threads, lengths
-# 1024,2048,4096,6144,8192, 10 depths, seed 42, OUTDIR docs/ of the source tree; writes
-# bench-niah-grid.md, bench-niah-grid.csv and bench-niah-grid.png there.
+# 1024,2048,4096,6144,8192, 10 depths, seed 42, OUTDIR docs/ of the source tree, no RoPE
+# options (the model's own), NAME bench-niah-grid; writes NAME.md, NAME.csv and NAME.png there.
+# -r passes RoPE options to quire, e.g. -r '--rope-scaling yarn --rope-scale 2'.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=.
@@ -18,7 +19,9 @@ lengths=1024,2048,4096,6144,8192
 depths=10
 seed=42
 outdir=$src/docs
-while getopts b:m:t:l:d:s:o: opt; do
+rope=
+name=bench-niah-grid
+while getopts b:m:t:l:d:s:o:r:n: opt; do
 	case $opt in
 	b) build=$OPTARG ;;
 	m) model=$OPTARG ;;
@@ -27,7 +30,9 @@ while getopts b:m:t:l:d:s:o: opt; do
 	d) depths=$OPTARG ;;
 	s) seed=$OPTARG ;;
 	o) outdir=$OPTARG ;;
-	*) sed -n '2,11p' "$0" >&2; exit 2 ;;
+	r) rope=$OPTARG ;;
+	n) name=$OPTARG ;;
+	*) sed -n '2,13p' "$0" >&2; exit 2 ;;
 	esac
 done
 quire=$(cd "$build" && pwd)/quire
@@ -39,15 +44,15 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/niah-grid.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(date +%s)
-"$quire" -q -m "$model" -t "$threads" niah --lengths "$lengths" --depths "$depths" \
-	--seed "$seed" --csv "$outdir/bench-niah-grid.csv" --png "$outdir/bench-niah-grid.png" \
-	> "$tmp/out"
+# shellcheck disable=SC2086 # $rope is a list of options
+"$quire" -q -m "$model" -t "$threads" $rope niah --lengths "$lengths" --depths "$depths" \
+	--seed "$seed" --csv "$outdir/$name.csv" --png "$outdir/$name.png" > "$tmp/out"
 t1=$(date +%s)
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 {
-	echo "# Passkey grid: $(basename "$model")"
+	echo "# Passkey grid: $(basename "$model")${rope:+ ($rope)}"
 	echo
-	echo "Command: \`quire -m $(basename "$model") -t $threads niah --lengths $lengths --depths $depths --seed $seed\`"
+	echo "Command: \`quire -m $(basename "$model") -t $threads${rope:+ $rope} niah --lengths $lengths --depths $depths --seed $seed\`"
 	echo "(\`bench/niah-grid.sh\`). Template of EVAL.md 2.1, 6-digit keys, repeated garbage"
 	echo "sentences as filler, raw prompt, greedy, 10 new tokens; a cell is 1 when the first"
 	echo "number of the answer is the key."
@@ -61,8 +66,8 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	echo
 	echo "Rows are depths (the share of filler before the needle), columns prompt lengths in"
 	echo "tokens. Every run (seed, key, needle token offset, prompt tokens, answer) is in"
-	echo "[bench-niah-grid.csv](bench-niah-grid.csv)."
+	echo "[$name.csv]($name.csv)."
 	echo
-	echo "![passkey grid](bench-niah-grid.png)"
-} > "$outdir/bench-niah-grid.md"
-cat "$outdir/bench-niah-grid.md"
+	echo "![passkey grid]($name.png)"
+} > "$outdir/$name.md"
+cat "$outdir/$name.md"
