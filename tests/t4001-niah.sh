@@ -4,7 +4,9 @@
 # token for token llama.cpp's greedy answers to them on all six runs (quire's attention up to
 # 8192 keys computes llama.cpp's bits, engine/backend-cpu.c), and scores the same accuracy. A
 # negative control without the needle must score 0, and the CSV has a row per run. The
-# reference comes from tests/ref/make-niah-ref.py.
+# reference comes from tests/ref/make-niah-ref.py, which ran every prompt from scratch: quire
+# reuses the keys and values of the previous prompt's shared prefix (tui/eval-run.h), so the
+# equal answers also show that reuse gives a fresh run's results.
 . "$srcdir/tests/lib.sh"
 [ -n "${QUIRE_TEST_MODEL:-}" ] && [ -f "$QUIRE_TEST_MODEL" ] ||
 	skip_all "QUIRE_TEST_MODEL is not set (the default model)"
@@ -23,6 +25,9 @@ ok $? "ends with 'accuracy: X/6' ($got_acc)"
 grep -q '^depth \\ length' "$TEST_TMP/out"
 ok $? "prints the depth x length table"
 is "$(grep -c '^[0-9]' "$TEST_TMP/runs.csv")" 6 "CSV has a row per run"
+reused=$(sed -n 's/^prompt tokens: [0-9]*, of which \([0-9]*\) were.*/\1/p' "$TEST_TMP/out")
+[ "${reused:-0}" -gt 0 ] && [ $((reused % 512)) -eq 0 ]
+ok $? "shared prefixes were reused, in whole batches ($reused tokens)"
 
 # Per run: the prompt (its tokens' FNV-1a), correctness and greedy tokens, quire's
 # ("FNV CORRECT ID...") and llama.cpp's ("FNV CORRECT ID:GAP ... [eog:GAP]").

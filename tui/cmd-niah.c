@@ -215,6 +215,8 @@ static int niah_exec(struct cmd_ctx *ctx)
 	FILE *fcsv = NULL, *fprompts = NULL;
 	struct niah_cell *cells = xcalloc(n_len * (size_t)n_depth, sizeof(*cells));
 	struct buf answer = BUF_INIT;
+	struct eval_prefix pf = { 0 };       /* what the context holds, for the next prompt */
+	size_t tokens_all = 0, tokens_reused = 0;
 	int32_t gen[NIAH_MAX_NEW_TOKENS];
 	if (cmd_context_create(o, m, (uint32_t)max_len + NIAH_MAX_NEW_TOKENS, &c) != 0)
 		goto out;
@@ -248,12 +250,14 @@ static int niah_exec(struct cmd_ctx *ctx)
 				q_warn("niah: length %ld: %s", lengths[i], err);
 				goto out;
 			}
-			if (eval_run_greedy(c, np.ids, np.n_ids, NIAH_MAX_NEW_TOKENS, gen, &n_gen,
+			if (eval_run_greedy(c, &pf, np.ids, np.n_ids, NIAH_MAX_NEW_TOKENS, gen, &n_gen,
 			    &answer, &err) != 0) {
 				q_warn("niah: %s", err);
 				niah_prompt_free(&np);
 				goto out;
 			}
+			tokens_all += np.n_ids;
+			tokens_reused += pf.reused;
 			int ok = eval_passkey_correct(answer.data, np.key);
 			struct niah_cell *cell = &cells[i * (size_t)n_depth + (size_t)j];
 			cell->correct = ok;
@@ -327,6 +331,8 @@ static int niah_exec(struct cmd_ctx *ctx)
 		if (draw_png(png, lengths, n_len, (size_t)n_depth, cells, title) != 0)
 			goto out;
 	}
+	printf("prompt tokens: %zu, of which %zu were the previous prompt's and not run again\n",
+	    tokens_all, tokens_reused);
 	printf("accuracy: %zu/%zu\n", n_right, n_done);
 	rc = 0;
 out:
@@ -341,6 +347,7 @@ out:
 	free(err);
 	free(cells);
 	buf_free(&answer);
+	eval_prefix_free(&pf);
 	eval_haystack_free(&hay);
 	context_free(c);
 	model_free(m);

@@ -126,6 +126,7 @@ static int ruler_exec(struct cmd_ctx *ctx)
 	struct context *c = NULL;
 	FILE *fcsv = NULL;
 	struct buf answer = BUF_INIT;
+	struct eval_prefix pf = { 0 };       /* what the context holds, for the next prompt */
 	int32_t *gen = NULL;
 	double *score_sum = xcalloc(n_tasks * n_len, sizeof(double));
 	size_t *n_run = xcalloc(n_tasks * n_len, sizeof(size_t));
@@ -171,8 +172,8 @@ static int ruler_exec(struct cmd_ctx *ctx)
 					err = NULL;
 					break;
 				}
-				if (eval_run_greedy(c, rs.ids, rs.n_ids, t->max_new_tokens, gen, &n_gen,
-				    &answer, &err) != 0) {
+				if (eval_run_greedy(c, &pf, rs.ids, rs.n_ids, t->max_new_tokens, gen,
+				    &n_gen, &answer, &err) != 0) {
 					q_warn("ruler: %s: %s", t->name, err);
 					ruler_sample_free(&rs);
 					goto out;
@@ -255,6 +256,7 @@ out:
 	free(score_sum);
 	free(n_run);
 	buf_free(&answer);
+	eval_prefix_free(&pf);
 	context_free(c);
 	model_free(m);
 out0:

@@ -25,8 +25,24 @@ void eval_run_tokenizer(struct model *m, struct eval_tokenizer *tk)
 	tk->user = m;
 }
 
-int eval_run_greedy(struct context *c, const int32_t *ids, size_t n, int max_new,
-    int32_t *gen, size_t *n_gen, struct buf *text, char **err)
+void eval_prefix_free(struct eval_prefix *pf)
+{
+	free(pf->ids);
+	memset(pf, 0, sizeof *pf);
+}
+
+static void prefix_push(struct eval_prefix *pf, const int32_t *ids, size_t n)
+{
+	if (pf->n + n > pf->cap) {
+		pf->cap = (pf->n + n) * 2;
+		pf->ids = xreallocarray(pf->ids, pf->cap, sizeof(int32_t));
+	}
+	memcpy(pf->ids + pf->n, ids, n * sizeof(int32_t));
+	pf->n += n;
+}
+
+int eval_run_greedy(struct context *c, struct eval_prefix *pf, const int32_t *ids, size_t n,
+    int max_new, int32_t *gen, size_t *n_gen, struct buf *text, char **err)
 {
 	const struct model *m = c->model;
 	size_t n_vocab = m->hp.n_vocab;
@@ -34,27 +50,44 @@ int eval_run_greedy(struct context *c, const int32_t *ids, size_t n, int max_new
 	int rc = -1;
 	*n_gen = 0;
 	buf_reset(text);
-	context_reset(c);
-	if (n + (size_t)max_new > c->n_ctx) {
+	size_t keep = 0;
+	if (n == 0 || n + (size_t)max_new > c->n_ctx) {
 		q_error(err, "a prompt of %zu tokens and %d to generate do not fit the context of %u",
 		    n, max_new, c->n_ctx);
 		goto out;
 	}
-	if (forward(c, ids, n, logits, 0, err) != 0)
+	if (pf != NULL) {
+		size_t lim = pf->n < n ? pf->n : n - 1;   /* at least one token runs: logits */
+		while (keep < lim && pf->ids[keep] == ids[keep])
+			keep++;
+		keep -= keep % c->n_batch;   /* batches as a fresh run cuts them */
+		pf->n = 0;
+		pf->reused = keep;
+	}
+	c->n_past = (uint32_t)keep;
+	if (forward(c, ids + keep, n - keep, logits, 0, err) != 0)
 		goto out;
+	if (pf != NULL)
+		prefix_push(pf, ids, n);
 	for (int i = 0; i < max_new; i++) {
 		int32_t t = sample_argmax(logits, n_vocab);
 		if (tokenizer_is_eog(m->tok, t))
 			break;
 		gen[(*n_gen)++] = t;
 		tokenizer_decode_token(m->tok, t, text);
-		if (i + 1 < max_new && forward(c, &t, 1, logits, 0, err) != 0)
-			goto out;
+		if (i + 1 < max_new) {
+			if (forward(c, &t, 1, logits, 0, err) != 0)
+				goto out;
+			if (pf != NULL)
+				prefix_push(pf, &t, 1);
+		}
 	}
 	if (text->data == NULL)
 		buf_append(text, "", 0);
 	rc = 0;
 out:
+	if (rc != 0 && pf != NULL)
+		pf->n = 0;
 	free(logits);
 	return rc;
 }

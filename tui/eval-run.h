@@ -1,7 +1,8 @@
 /* eval-run.h: what `quire niah` and `quire ruler` share to run prompts on the model: the
  * model's tokenizer as an eval_tokenizer (BOS only when the model wants it; document text, so
- * special-token strings stay text), greedy generation from a fresh context, and small output
- * helpers (quoting, CSV fields, a stable hash of a prompt's tokens). */
+ * special-token strings stay text), greedy generation that reuses the KV of the previous
+ * prompt's shared prefix, and small output helpers (quoting, CSV fields, a stable hash of a
+ * prompt's tokens). */
 #ifndef QUIRE_TUI_EVAL_RUN_H
 #define QUIRE_TUI_EVAL_RUN_H
 
@@ -17,11 +18,23 @@
 /* An eval_tokenizer over m's tokenizer. */
 void eval_run_tokenizer(struct model *m, struct eval_tokenizer *tk);
 
-/* Forget the context, run the prompt and generate greedily up to max_new tokens, stopping at
- * an end-of-generation token (not kept). gen (max_new ids) receives the tokens, text their
- * decoded bytes (reset first). Returns 0, or -1 with *err. */
-int eval_run_greedy(struct context *c, const int32_t *ids, size_t n, int max_new,
-    int32_t *gen, size_t *n_gen, struct buf *text, char **err);
+/* The tokens whose keys and values a context holds, positions 0..n-1 (a zeroed struct is
+ * empty; eval_prefix_free releases it). */
+struct eval_prefix {
+	int32_t *ids;
+	size_t n, cap;
+	size_t reused;              /* prompt tokens the last call did not run again */
+};
+void eval_prefix_free(struct eval_prefix *pf);
+
+/* Run the prompt and generate greedily up to max_new tokens, stopping at an end-of-generation
+ * token (not kept). gen (max_new ids) receives the tokens, text their decoded bytes (reset
+ * first). With pf NULL the context starts empty. Otherwise pf says what c holds: the prompt's
+ * first tokens that equal it are not run again, from a multiple of the context's batch size
+ * on, so every batch is the one a fresh run makes and the results are the same bits; pf is
+ * updated. Returns 0, or -1 with *err (then pf is empty). */
+int eval_run_greedy(struct context *c, struct eval_prefix *pf, const int32_t *ids, size_t n,
+    int max_new, int32_t *gen, size_t *n_gen, struct buf *text, char **err);
 
 /* FNV-1a 64 over the tokens as 4-byte little-endian integers. */
 uint64_t eval_tokens_fnv(const int32_t *ids, size_t n);
