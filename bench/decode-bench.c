@@ -1,0 +1,157 @@
+/* decode-bench.c: the split-K decode attention kernel (kernels/attn-decode.h) alone, in the
+ * shape the engine runs it: one token's query heads against an fp16 KV memory of a given
+ * depth, every layer, the keys cut into 512-key parts that THREADS threads take in turn, each
+ * part running every KV group. Prints the time per token and the KV bytes read per second,
+ * to set against bench/membw.
+ *
+ *   make bench/decode-bench && bench/decode-bench [DEPTH [THREADS [LAYERS [REPS]]]]
+ * Defaults: depth 16384, 2 threads, 30 layers, 20 tokens; SmolLM2-135M's attention shape
+ * (9 query heads, 3 KV heads of 64). QUIRE_SIMD picks the level as for quire. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/attn-decode.h"
+#include "kernels/cpu-features.h"
+#include "kernels/quant.h"
+
+#define N_HEAD 9
+#define N_KV 3
+#define HD 64
+#define PART 512
+
+struct job {
+	const uint16_t *k, *v;         /* one layer: [pos][N_KV * HD] */
+	size_t n_keys, n_parts;
+	const float *q;                /* N_HEAD * HD */
+	float *o, *lse;                /* per part: N_HEAD * HD, N_HEAD */
+	_Atomic size_t next;
+};
+
+struct worker {
+	struct job *job;
+	float *scratch;
+	pthread_barrier_t *go, *done;
+	int layers, reps;
+	uint16_t *const *lk, *const *lv;
+};
+
+static void run_part(struct job *j, size_t part, float *scratch)
+{
+	const struct attn_decode_kernels *dk = attn_decode_active();
+	size_t k0 = part * PART, nk = j->n_keys - k0 < PART ? j->n_keys - k0 : PART;
+	for (size_t g = 0; g < N_KV; g++) {
+		const float *qp[N_HEAD / N_KV];
+		float *op[N_HEAD / N_KV];
+		uint32_t lim[N_HEAD / N_KV];
+		for (size_t h = 0; h < N_HEAD / N_KV; h++) {
+			size_t r = g * (N_HEAD / N_KV) + h;
+			qp[h] = j->q + r * HD;
+			op[h] = j->o + (part * N_HEAD + r) * HD;
+			lim[h] = (uint32_t)nk;
+		}
+		size_t base = k0 * N_KV * HD + g * HD;
+		dk->run(qp, lim, N_HEAD / N_KV, j->k + base, j->v + base, N_KV * HD, nk, HD,
+		    0.125f, op, j->lse + part * N_HEAD + g * (N_HEAD / N_KV), scratch);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	for (;;) {
+		pthread_barrier_wait(w->go);
+		struct job *j = w->job;
+		if (j->n_parts == 0)
+			return NULL;
+		for (size_t p; (p = atomic_fetch_add(&j->next, 1)) < j->n_parts;)
+			run_part(j, p, w->scratch);
+		pthread_barrier_wait(w->done);
+	}
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+	long depth = argc > 1 ? strtol(argv[1], NULL, 10) : 16384;
+	long threads = argc > 2 ? strtol(argv[2], NULL, 10) : 2;
+	long layers = argc > 3 ? strtol(argv[3], NULL, 10) : 30;
+	long reps = argc > 4 ? strtol(argv[4], NULL, 10) : 20;
+	if (depth < 1 || depth > (1L << 22) || threads < 1 || threads > 64 || layers < 1 ||
+	    layers > 200 || reps < 1) {
+		fprintf(stderr, "usage: decode-bench [DEPTH [THREADS [LAYERS [REPS]]]]\n");
+		return 2;
+	}
+	char *err = NULL;
+	if (cpu_simd_init(&err) != 0) {
+		fprintf(stderr, "decode-bench: %s\n", err);
+		return 1;
+	}
+	size_t row = N_KV * HD, per = (size_t)depth * row;
+	uint16_t **lk = calloc((size_t)layers, sizeof *lk), **lv = calloc((size_t)layers, sizeof *lv);
+	uint64_t x = 1;
+	for (long l = 0; l < layers; l++) {
+		lk[l] = aligned_alloc(64, per * 2);
+		lv[l] = aligned_alloc(64, per * 2);
+		for (size_t i = 0; i < per; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			lk[l][i] = quant_f32_to_fp16((float)((x >> 40) & 0xffff) / 65536.0f - 0.5f);
+			lv[l][i] = quant_f32_to_fp16((float)((x >> 20) & 0xffff) / 65536.0f - 0.5f);
+		}
+	}
+	size_t n_parts = ((size_t)depth + PART - 1) / PART;
+	float *q = malloc(N_HEAD * HD * sizeof(float));
+	for (int i = 0; i < N_HEAD * HD; i++)
+		q[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
+	float *o = malloc(n_parts * N_HEAD * HD * sizeof(float));
+	float *lse = malloc(n_parts * N_HEAD * sizeof(float));
+	pthread_barrier_t go, done;
+	pthread_barrier_init(&go, NULL, (unsigned)threads + 1);
+	pthread_barrier_init(&done, NULL, (unsigned)threads + 1);
+	struct job job = { 0 };
+	struct worker *w = calloc((size_t)threads, sizeof *w);
+	pthread_t *tid = calloc((size_t)threads, sizeof *tid);
+	size_t sf = (attn_decode_scratch_floats(HD) + 15) & ~(size_t)15;
+	for (long t = 0; t < threads; t++) {
+		w[t] = (struct worker){ &job, aligned_alloc(64, sf * sizeof(float)), &go, &done,
+		    (int)layers, (int)reps, lk, lv };
+		pthread_create(&tid[t], NULL, worker_main, &w[t]);
+	}
+	double best = 1e30;
+	for (long r = 0; r < reps; r++) {
+		double t0 = now();
+		for (long l = 0; l < layers; l++) {
+			job.k = lk[l];
+			job.v = lv[l];
+			job.n_keys = (size_t)depth;
+			job.n_parts = n_parts;
+			job.q = q;
+			job.o = o;
+			job.lse = lse;
+			atomic_store(&job.next, 0);
+			pthread_barrier_wait(&go);
+			pthread_barrier_wait(&done);
+		}
+		double dt = now() - t0;
+		best = dt < best ? dt : best;
+	}
+	job.n_parts = 0;
+	pthread_barrier_wait(&go);
+	for (long t = 0; t < threads; t++)
+		pthread_join(tid[t], NULL);
+	double bytes = 2.0 * (double)per * 2.0 * (double)layers;
+	printf("%s: depth %ld, %ld layers, %ld threads: best %.2f ms per token (%.1f tokens/s), "
+	    "KV %.0f MB at %.1f GB/s\n", attn_decode_active()->name, depth, layers, threads,
+	    best * 1e3, 1.0 / best, bytes / 1e6, bytes / best / 1e9);
+	return 0;
+}
