@@ -17,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/context.h"
 #include "engine/model.h"
+#include "engine/rope.h"
 #include "engine/sample.h"
 #include "kernels/cpu-features.h"
+#include "lib/buf.h"
 #include "lib/file.h"
 #include "lib/util.h"
 #include "tests/tap.h"
@@ -307,6 +310,88 @@ static void check_ultralong_rope(void)
 	free(path);
 }
 
+/* Logits of every position of toks under a LongRoPE factor file (all factors f, n^ keep),
+ * scale 2 over an original context of 32 so that a 64-position run takes the long set. */
+static int run_longrope(const struct model *m, float f, uint32_t keep, const int32_t *toks,
+    size_t n, float *out, char **err)
+{
+	float fs[ROPE_MAX_PAIRS], ones[ROPE_MAX_PAIRS];
+	int np = m->rope.n_rot / 2;
+	for (int i = 0; i < np; i++) {
+		fs[i] = f;
+		ones[i] = 1.0f;
+	}
+	struct buf b = BUF_INIT;
+	rope_factors_format(&b, np, fs, ones, keep);
+	const char *tmp = getenv("TMPDIR");
+	char *path = xasprintf("%s/t-synthetic-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int fd = mkstemp(path), rc = -1;
+	if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len) {
+		q_error(err, "cannot write %s", path);
+	} else {
+		struct rope_overrides ov = { 0 };
+		ov.longrope_file = path;
+		ov.scale = 2.0;
+		ov.orig_ctx = 32;
+		struct context_params p = { .n_ctx = 64, .n_threads = 2, .rope_overrides = &ov };
+		struct context *c;
+		if (context_create(m, &p, &c, err) == 0) {
+			rc = forward(c, toks, n, out, 1, err);
+			context_free(c);
+		}
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	free(path);
+	buf_free(&b);
+	return rc;
+}
+
+/* LongRoPE's n^ through the whole forward pass: with n^ = 16, positions below 16 see only keys
+ * rotated by the plain frequencies, so their logits equal those of factors all 1 bit for bit;
+ * from position 16 on they differ from both that and n^ = 0. */
+static void check_longrope_keep(void)
+{
+	char *path = data_path("llama-f32.gguf"), *err = NULL;
+	struct model *m;
+	if (model_load(path, &m, &err) != 0) {
+		ok(0, "llama-f32: loads: %s", err);
+		free(err);
+		free(path);
+		return;
+	}
+	enum { N = 48, KEEP = 16 };
+	int32_t toks[N];
+	for (int i = 0; i < N; i++)
+		toks[i] = (int32_t)(1 + (i * 37) % 250);
+	size_t nv = m->hp.n_vocab;
+	float *a = xreallocarray(NULL, N * nv, sizeof(float));   /* factors 2, n^ 0 */
+	float *b = xreallocarray(NULL, N * nv, sizeof(float));   /* factors 2, n^ 16 */
+	float *c = xreallocarray(NULL, N * nv, sizeof(float));   /* factors 1 */
+	int rc = run_longrope(m, 2.0f, 0, toks, N, a, &err) ||
+	    run_longrope(m, 2.0f, KEEP, toks, N, b, &err) ||
+	    run_longrope(m, 1.0f, 0, toks, N, c, &err);
+	ok(rc == 0, "longrope runs with and without n^%s%s", err ? ": " : "", err ? err : "");
+	if (rc == 0) {
+		double dc = max_abs_diff(b + KEEP * nv, c + KEEP * nv, (N - KEEP) * nv);
+		double da = max_abs_diff(b + KEEP * nv, a + KEEP * nv, (N - KEEP) * nv);
+		ok(memcmp(b, c, KEEP * nv * sizeof(float)) == 0,
+		    "n^ 16: positions 0..15 give plain RoPE's logits bit for bit");
+		ok(dc > 1e-4, "n^ 16: from position 16 on the factors apply (differs from factors 1 "
+		    "by %.3g)", dc);
+		ok(da > 1e-4, "n^ 16: the leading keys stay un-interpolated (differs from n^ 0 by "
+		    "%.3g)", da);
+	}
+	free(err);
+	free(a);
+	free(b);
+	free(c);
+	model_free(m);
+	free(path);
+}
+
 static void check_load_error(const char *file, const char *needle1, const char *needle2)
 {
 	char *path = data_path(file), *err = NULL;
@@ -345,6 +430,7 @@ int main(void)
 	}
 	check_model("ultralong-f16", &types[1]);
 	check_ultralong_rope();
+	check_longrope_keep();
 	check_load_error("bad-arch.gguf", "mamba9", "not supported");
 	check_load_error("bad-shape.gguf", "blk.0.attn_k.weight", "shape");
 	done_testing();
