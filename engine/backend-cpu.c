@@ -41,6 +41,8 @@ struct cpu_backend {
 	size_t dec_floats;             /* floats of one thread's share, a multiple of 16 */
 	float *dec_o, *dec_lse;        /* split-K partial results: [part][row][head_dim], [part][row] */
 	size_t dec_cap;                /* part-rows that dec_o and dec_lse hold */
+	float *blk_scratch;            /* exact block kernel: every thread's share, grown to fit */
+	size_t blk_cap;                /* floats it holds */
 };
 
 static struct cpu_backend *cpu(struct backend *be)
@@ -188,10 +190,11 @@ static void kv_release(struct cpu_backend *c)
 	free(c->dec_scratch);
 	free(c->dec_o);
 	free(c->dec_lse);
+	free(c->blk_scratch);
 	c->k = c->v = NULL;
 	c->scores = c->head_out = c->flash_scratch = c->dec_scratch = NULL;
-	c->dec_o = c->dec_lse = NULL;
-	c->dec_cap = 0;
+	c->dec_o = c->dec_lse = c->blk_scratch = NULL;
+	c->dec_cap = c->blk_cap = 0;
 }
 
 /* KV memory on 2 MiB boundaries, with transparent huge pages asked for: attention at depth
@@ -532,9 +535,13 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 			j.n_blocks = (n_tok + j.tok_per_block - 1) / j.tok_per_block;
 			j.scratch_floats = attn_exact_block_scratch_floats(j.tok_per_block * gsz,
 			    (size_t)pos0 + n_tok, hd);
-			j.scratch = xreallocarray(NULL, nt * j.scratch_floats, sizeof(float));
+			if (nt * j.scratch_floats > c->blk_cap) {
+				c->blk_cap = nt * j.scratch_floats;
+				free(c->blk_scratch);
+				c->blk_scratch = xreallocarray(NULL, c->blk_cap, sizeof(float));
+			}
+			j.scratch = c->blk_scratch;
 			threadpool_run_greedy(c->pool, block_run, &j);
-			free(j.scratch);
 			return;
 		}
 		struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out };
