@@ -282,9 +282,9 @@ int rope_search_run(struct rope_search *s, rope_search_eval_fn eval, void *eval_
 		if (s->generation > 0)        /* the survivors are pop[0..parents) */
 			for (int k = s->p.parents; k < s->n; k++)
 				breed(s, k);
-		int todo = 0, done = 0;
+		int pending = 0, done = 0;
 		for (int k = 0; k < s->n; k++)
-			todo += isnan(s->pop[k].score);
+			pending += isnan(s->pop[k].score);
 		for (int k = 0; k < s->n; k++) {
 			if (!isnan(s->pop[k].score))
 				continue;
@@ -296,7 +296,7 @@ int rope_search_run(struct rope_search *s, rope_search_eval_fn eval, void *eval_
 			if (isfinite(score) && !(s->best.score <= score))
 				s->best = s->pop[k];
 			if (progress)
-				progress(progress_ctx, s->generation, ++done, todo, s->best.score);
+				progress(progress_ctx, s->generation, ++done, pending, s->best.score);
 		}
 		sort_pop(s);
 		s->generation++;
