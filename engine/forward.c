@@ -47,36 +47,54 @@ static int project_qkv(struct context *c, const struct model_layer *L, size_t n,
 	return 0;
 }
 
+/* One transformer block. llama, qwen2 and phi3: x += attn(norm(x)); x += ffn(norm(x)).
+ * gemma3 adds an RMSNorm of each head of Q and K before the rotation and one of each block's
+ * output before its residual add, and its sliding-window layers rotate with their own table
+ * and see only the last n_swa keys. */
 static int layer_forward(struct context *c, uint32_t l, size_t n, char **err)
 {
 	const struct model_hparams *hp = &c->model->hp;
 	const struct model_layer *L = &c->model->layers[l];
 	struct backend *be = c->be;
 	size_t dim = hp->n_embd;
-	size_t q_dim = (size_t)hp->n_head * hp->head_dim;
+	const struct rope_table *rt = L->swa ? &c->rope_table_swa : &c->rope_table;
 
 	/* attention block: x += Wo . attention(rope(Wq xb), rope(Wk xb), Wv xb) */
 	be->ops->rmsnorm(be, c->x, L->attn_norm, c->xb, n, dim, hp->rms_eps);
 	if (project_qkv(c, L, n, err) != 0)
 		return -1;
-	be->ops->rope(be, c->q, n, hp->n_head, hp->head_dim, c->pos, &c->rope_table);
-	be->ops->rope(be, c->k, n, hp->n_head_kv, hp->head_dim, c->pos, &c->rope_table);
+	if (L->q_norm != NULL) {
+		be->ops->rmsnorm(be, c->q, L->q_norm, c->q, n * hp->n_head, hp->head_dim,
+		    hp->rms_eps);
+		be->ops->rmsnorm(be, c->k, L->k_norm, c->k, n * hp->n_head_kv, hp->head_dim,
+		    hp->rms_eps);
+	}
+	be->ops->rope(be, c->q, n, hp->n_head, hp->head_dim, c->pos, rt);
+	be->ops->rope(be, c->k, n, hp->n_head_kv, hp->head_dim, c->pos, rt);
+	if (hp->q_scale != 1.0f)
+		for (size_t i = 0; i < n * hp->n_head * hp->head_dim; i++)
+			c->q[i] *= hp->q_scale;
 	be->ops->kv_store(be, l, c->n_past, n, c->k, c->v);
-	be->ops->attention(be, l, c->q, n, c->n_past, hp->n_head,
-	    1.0f / sqrtf((float)hp->head_dim), c->att);
+	be->ops->attention(be, l, c->q, n, c->n_past, hp->n_head, hp->attn_scale,
+	    L->swa ? hp->n_swa : 0, c->att);
 	if (be->ops->matmul(be, L->wo, c->att, n, c->xb, err) != 0)
 		return -1;
+	if (L->attn_post_norm != NULL)
+		be->ops->rmsnorm(be, c->xb, L->attn_post_norm, c->xb, n, dim, hp->rms_eps);
 	for (size_t i = 0; i < n * dim; i++)
 		c->x[i] += c->xb[i];
 
-	/* feed-forward block: x += Wdown . (silu(Wgate xb) * Wup xb) */
+	/* feed-forward block: x += Wdown . (act(Wgate xb) * Wup xb), act silu or gelu */
 	be->ops->rmsnorm(be, c->x, L->ffn_norm, c->xb, n, dim, hp->rms_eps);
 	size_t ff = hp->n_ff;
 	if (L->ffn_gate != NULL) {
 		if (be->ops->matmul(be, L->ffn_gate, c->xb, n, c->hb, err) != 0 ||
 		    be->ops->matmul(be, L->ffn_up, c->xb, n, c->hb2, err) != 0)
 			return -1;
-		be->ops->swiglu(be, c->hb, c->hb2, ff, c->hb, n, ff);
+		if (hp->ffn_act == FFN_GELU)
+			be->ops->geglu(be, c->hb, c->hb2, ff, c->hb, n, ff);
+		else
+			be->ops->swiglu(be, c->hb, c->hb2, ff, c->hb, n, ff);
 	} else {
 		/* phi3: ffn_up gives gate|up in one row of 2*n_ff */
 		if (be->ops->matmul(be, L->ffn_up, c->xb, n, c->hb2, err) != 0)
@@ -85,9 +103,10 @@ static int layer_forward(struct context *c, uint32_t l, size_t n, char **err)
 	}
 	if (be->ops->matmul(be, L->ffn_down, c->hb, n, c->xb, err) != 0)
 		return -1;
+	if (L->ffn_post_norm != NULL)
+		be->ops->rmsnorm(be, c->xb, L->ffn_post_norm, c->xb, n, dim, hp->rms_eps);
 	for (size_t i = 0; i < n * dim; i++)
 		c->x[i] += c->xb[i];
-	(void)q_dim;
 	return 0;
 }
 
@@ -106,6 +125,9 @@ static int forward_batch(struct context *c, const int32_t *tokens, size_t n, flo
 	}
 	if (be->ops->embed(be, m->token_embd, tokens, n, c->x, err) != 0)
 		return -1;
+	if (hp->embd_scale != 1.0f)
+		for (size_t i = 0; i < n * hp->n_embd; i++)
+			c->x[i] *= hp->embd_scale;
 	for (uint32_t l = 0; l < hp->n_layer; l++)
 		if (layer_forward(c, l, n, err) != 0)
 			return -1;

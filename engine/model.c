@@ -2,6 +2,7 @@
  * checked against the hyper-parameters, tokenizer and RoPE configuration. */
 #include "engine/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ static const struct arch_desc arches[] = {
 	{ "llama", ARCH_LLAMA },
 	{ "qwen2", ARCH_QWEN2 },
 	{ "phi3", ARCH_PHI3 },
+	{ "gemma3", ARCH_GEMMA3 },
 };
 
 const char *model_arch_name(enum model_arch a)
@@ -97,6 +99,40 @@ static int bind_vector(struct loader *ld, const char *name, uint64_t n, int opti
 	return 0;
 }
 
+/* gemma3 as llama.cpp runs it (llm_build_gemma3_iswa): embeddings times sqrt(n_embd), GeGLU,
+ * and five sliding-window layers (plain RoPE, base 10000) to every global one. */
+static int read_gemma3(struct loader *ld, char **err)
+{
+	struct model_hparams *hp = &ld->m->hp;
+	hp->ffn_act = FFN_GELU;
+	hp->embd_scale = sqrtf((float)hp->n_embd);
+	/* the 27B model scales by its width per head, the others by the head size */
+	hp->q_scale = hp->n_layer == 62 ? 1.0f / sqrtf((float)(hp->n_embd / hp->n_head)) :
+	    1.0f / sqrtf((float)hp->head_dim);
+	hp->attn_scale = 1.0f;
+	hp->rope_base_swa = 10000.0;
+	if (get_hp_u32(ld, "attention.sliding_window", &hp->n_swa, 1, err) != 0)
+		return -1;
+	if (hp->n_swa == 0)
+		return q_error(err, "%s: %s.attention.sliding_window is 0", ld->path, hp->arch_name);
+	uint32_t v;
+	char full[96];
+	snprintf(full, sizeof(full), "%s.attention.value_length", hp->arch_name);
+	int rc = gguf_get_u32(ld->m->gguf, full, &v, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 && v != hp->head_dim)
+		return q_error(err, "%s: %s = %u differs from the key size %u, which quire does not "
+		    "support", ld->path, full, v, hp->head_dim);
+	return 0;
+}
+
+/* llama.cpp's set_swa_pattern(6): every sixth layer (5, 11, ...) is global. */
+static int layer_is_swa(const struct model_hparams *hp, uint32_t l)
+{
+	return hp->n_swa != 0 && l % 6 < 5;
+}
+
 static int read_hparams(struct loader *ld, char **err)
 {
 	struct model *m = ld->m;
@@ -115,7 +151,7 @@ static int read_hparams(struct loader *ld, char **err)
 	if (!found) {
 		char *name = xstrndup(s, len < 64 ? len : 64);
 		int rc = q_error(err, "%s: architecture '%s' is not supported (quire runs llama, "
-		    "qwen2 and phi3)", ld->path, name);
+		    "qwen2, phi3 and gemma3)", ld->path, name);
 		free(name);
 		return rc;
 	}
@@ -151,6 +187,13 @@ static int read_hparams(struct loader *ld, char **err)
 		return -1;
 	if (!(hp->rms_eps > 0.0f && hp->rms_eps < 1.0f))
 		return q_error(err, "%s: %s = %g is out of range", ld->path, full, hp->rms_eps);
+
+	hp->ffn_act = FFN_SILU;
+	hp->embd_scale = 1.0f;
+	hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+	hp->q_scale = 1.0f;
+	if (hp->arch == ARCH_GEMMA3 && read_gemma3(ld, err) != 0)
+		return -1;
 	return 0;
 }
 
@@ -183,6 +226,18 @@ static int bind_layers(struct loader *ld, char **err)
 		    bind(ld, T("blk.%u.ffn_gate.weight"), hp->n_embd, hp->n_ff, 0, &L->ffn_gate, err) ||
 		    bind(ld, T("blk.%u.ffn_up.weight"), hp->n_embd, hp->n_ff, 0, &L->ffn_up, err))
 			return -1;
+		if (hp->arch == ARCH_GEMMA3) {
+			L->swa = layer_is_swa(hp, l);
+			if (bind_vector(ld, T("blk.%u.attn_q_norm.weight"), hp->head_dim, 0, &L->q_norm,
+			    err) ||
+			    bind_vector(ld, T("blk.%u.attn_k_norm.weight"), hp->head_dim, 0, &L->k_norm,
+			    err) ||
+			    bind_vector(ld, T("blk.%u.post_attention_norm.weight"), hp->n_embd, 0,
+			    &L->attn_post_norm, err) ||
+			    bind_vector(ld, T("blk.%u.post_ffw_norm.weight"), hp->n_embd, 0,
+			    &L->ffn_post_norm, err))
+				return -1;
+		}
 		int biases = hp->arch == ARCH_QWEN2;
 		if (bind_vector(ld, T("blk.%u.attn_q.bias"), q_dim, !biases, &L->bq, err) ||
 		    bind_vector(ld, T("blk.%u.attn_k.bias"), kv_dim, !biases, &L->bk, err) ||
@@ -225,7 +280,7 @@ int model_load(const char *path, struct model **out, char **err)
 	/* Room for every norm and bias vector as f32. */
 	uint64_t kv_dim = (uint64_t)hp0->n_head_kv * hp0->head_dim;
 	ld.vec_cap = hp0->n_embd + (size_t)hp0->n_layer *
-	    (2 * hp0->n_embd + hp0->n_head * hp0->head_dim + 2 * kv_dim);
+	    (4 * hp0->n_embd + hp0->n_head * hp0->head_dim + 2 * kv_dim + 2 * hp0->head_dim);
 	m->vectors = xreallocarray(NULL, ld.vec_cap, sizeof(float));
 	m->layers = xcalloc(hp0->n_layer, sizeof(*m->layers));
 	if (bind_vector(&ld, "output_norm.weight", hp0->n_embd, 0, &m->output_norm, err) ||

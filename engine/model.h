@@ -16,6 +16,14 @@ enum model_arch {
 	ARCH_LLAMA = 0,     /* Llama 2/3/3.1/3.2, Mistral, SmolLM2, UltraLong */
 	ARCH_QWEN2 = 1,     /* llama + biases on Q, K and V; NEOX pairing */
 	ARCH_PHI3 = 2,      /* fused QKV and gate/up; LongRoPE factor tensors */
+	ARCH_GEMMA3 = 3,    /* scaled embeddings, QK-norm, post-norms, GeGLU, sliding-window
+	                     * layers with their own RoPE base */
+};
+
+/* The feed-forward activation: act(gate) * up. */
+enum model_ffn_act {
+	FFN_SILU = 0,       /* SwiGLU */
+	FFN_GELU = 1,       /* GeGLU, GELU's tanh form */
 };
 
 struct model_hparams {
@@ -32,6 +40,15 @@ struct model_hparams {
 	uint32_t n_ctx_train;       /* context_length */
 	float rms_eps;              /* attention.layer_norm_rms_epsilon */
 	int tied_output;            /* no output.weight: logits use token_embd */
+	enum model_ffn_act ffn_act;
+	float embd_scale;           /* embeddings are multiplied by it (gemma: sqrt(n_embd)); 1 */
+	float attn_scale;           /* logits' scale before the softmax: 1/sqrt(head_dim), or 1
+	                             * when q_scale takes its place */
+	float q_scale;              /* gemma3 multiplies Q by its scale after RoPE instead (in
+	                             * fp32, before Q meets the fp16 keys): llama.cpp's order; 1 */
+	uint32_t n_swa;             /* attention.sliding_window: keys a sliding-window layer's
+	                             * query sees (itself included); 0 = no such layers */
+	double rope_base_swa;       /* RoPE base of the sliding-window layers (plain RoPE) */
 };
 
 struct model_layer {
@@ -44,6 +61,11 @@ struct model_layer {
 	const struct gguf_tensor *ffn_gate;     /* NULL for phi3 (fused into ffn_up) */
 	const struct gguf_tensor *ffn_up;       /* [n_embd] -> n_ff (phi3: 2*n_ff, gate first) */
 	const struct gguf_tensor *ffn_down;     /* [n_ff] -> [n_embd] */
+	/* gemma3 */
+	const float *q_norm, *k_norm;           /* per-head RMSNorm of Q and K, [head_dim] */
+	const float *attn_post_norm;            /* RMSNorm of the attention output, [n_embd] */
+	const float *ffn_post_norm;             /* RMSNorm of the feed-forward output, [n_embd] */
+	int swa;                                /* a sliding-window layer (hp.n_swa keys) */
 };
 
 struct model {

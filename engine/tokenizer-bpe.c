@@ -160,75 +160,6 @@ static void try_pair(struct tokenizer *tok, size_t *nheap, int32_t l, int32_t r)
 	tok_heap_push(tok, nheap, bg, bigram_before);
 }
 
-/* --- the cache ------------------------------------------------------------------------------ */
-
-#define CACHE_MAX_KEY 96          /* longer pieces are rare and not worth keeping */
-#define CACHE_MAX_ENTRIES (1u << 19)
-
-void tok_cache_free(struct tok_cache *c)
-{
-	free(c->slots);
-	free(c->entries);
-	free(c->keys);
-	free(c->vals);
-	memset(c, 0, sizeof(*c));
-}
-
-static void cache_reset(struct tok_cache *c)
-{
-	if (c->slots == NULL) {
-		c->mask = (CACHE_MAX_ENTRIES * 2) - 1;
-		c->slots = xmalloc(sizeof(*c->slots) * (c->mask + 1));
-	}
-	memset(c->slots, 0, sizeof(*c->slots) * (c->mask + 1));
-	c->used = 0;
-	c->n_entries = 0;
-	c->keys_len = 0;
-	c->vals_len = 0;
-}
-
-static const struct tok_cache_entry *cache_find(const struct tok_cache *c, const char *p,
-    size_t n, uint64_t h, uint32_t *slot)
-{
-	uint32_t i = (uint32_t)h & c->mask;
-	for (;;) {
-		uint32_t e = c->slots[i];
-		if (e == 0) {
-			*slot = i;
-			return NULL;
-		}
-		const struct tok_cache_entry *ent = &c->entries[e - 1];
-		if (ent->hash == h && ent->key_len == n && memcmp(c->keys + ent->key_off, p, n) == 0)
-			return ent;
-		i = (i + 1) & c->mask;
-	}
-}
-
-static void cache_add(struct tok_cache *c, uint32_t slot, const char *p, size_t n, uint64_t h,
-    const int32_t *ids, const int32_t *starts, uint32_t k)
-{
-	if (c->n_entries == c->cap_entries) {
-		size_t cap = c->cap_entries;
-		c->entries = tok_grow(c->entries, &cap, cap + 1, sizeof(*c->entries));
-		c->cap_entries = (uint32_t)cap;
-	}
-	c->keys = tok_grow(c->keys, &c->keys_cap, c->keys_len + n, 1);
-	c->vals = tok_grow(c->vals, &c->vals_cap, c->vals_len + 2 * (size_t)k, sizeof(int32_t));
-	struct tok_cache_entry *e = &c->entries[c->n_entries];
-	e->hash = h;
-	e->key_off = c->keys_len;
-	e->key_len = (uint32_t)n;
-	e->val_off = c->vals_len;
-	e->n_tokens = k;
-	memcpy(c->keys + c->keys_len, p, n);
-	c->keys_len += n;
-	memcpy(c->vals + c->vals_len, ids, sizeof(int32_t) * k);
-	memcpy(c->vals + c->vals_len + k, starts, sizeof(int32_t) * k);
-	c->vals_len += 2 * (size_t)k;
-	c->slots[slot] = ++c->n_entries;
-	c->used++;
-}
-
 /* --- merging one piece ---------------------------------------------------------------------- */
 
 static size_t orig_offset(const size_t *map, size_t base, size_t i)
@@ -244,12 +175,12 @@ void tok_bpe_piece(struct tokenizer *tok, const char *p, size_t n, const size_t 
 	struct tok_cache *c = &tok->cache;
 	uint64_t h = 0;
 	uint32_t slot = 0;
-	int cacheable = n <= CACHE_MAX_KEY;
+	int cacheable = n <= TOK_CACHE_MAX_KEY;
 	if (cacheable) {
-		if (c->slots == NULL || c->n_entries >= CACHE_MAX_ENTRIES)
-			cache_reset(c);
+		if (c->slots == NULL || c->n_entries >= TOK_CACHE_MAX_ENTRIES)
+			tok_cache_reset(c);
 		h = tok_hash_bytes(p, n);
-		const struct tok_cache_entry *e = cache_find(c, p, n, h, &slot);
+		const struct tok_cache_entry *e = tok_cache_find(c, p, n, h, &slot);
 		if (e) {
 			const int32_t *v = c->vals + e->val_off;
 			for (uint32_t i = 0; i < e->n_tokens; i++)
@@ -302,7 +233,7 @@ void tok_bpe_piece(struct tokenizer *tok, const char *p, size_t n, const size_t 
 
 	if (cacheable) {
 		uint32_t k = (uint32_t)(o->n - first);
-		int32_t ids[CACHE_MAX_KEY], starts[CACHE_MAX_KEY];
+		int32_t ids[TOK_CACHE_MAX_KEY], starts[TOK_CACHE_MAX_KEY];
 		for (uint32_t i = 0; i < k; i++) {
 			ids[i] = o->ids[first + i];
 			starts[i] = 0;
@@ -314,6 +245,6 @@ void tok_bpe_piece(struct tokenizer *tok, const char *p, size_t n, const size_t 
 				if (tok->syms[i].id >= 0)
 					starts[j++] = (int32_t)tok->syms[i].start;
 		}
-		cache_add(c, slot, p, n, h, ids, starts, k);
+		tok_cache_add(c, slot, p, n, h, ids, starts, k);
 	}
 }

@@ -12,8 +12,13 @@
 enum tok_model { TOK_MODEL_BPE, TOK_MODEL_SPM };
 
 /* A hash index from byte strings to token ids; the strings live in a pool the caller owns. */
+struct tok_strmap_slot {
+	int32_t id;               /* token id or -1 */
+	uint32_t tag;             /* high bits of the string's hash: most misses stop here,
+	                           * without touching the pool (a 262K vocabulary is 4 MB) */
+};
 struct tok_strmap {
-	int32_t *slots;           /* token id or -1, open addressing */
+	struct tok_strmap_slot *slots;   /* open addressing */
 	uint32_t mask;            /* slot count - 1 (a power of two) */
 };
 
@@ -24,7 +29,9 @@ struct tok_merge_slot {
 	int32_t result;           /* id of the merged token */
 };
 
-/* Results of BPE for recently seen pieces, so frequent words are merged once. */
+/* Results of BPE (or SPM) for recently seen pieces, so frequent words are merged once. */
+#define TOK_CACHE_MAX_KEY 96          /* longer pieces are rare and not worth keeping */
+#define TOK_CACHE_MAX_ENTRIES (1u << 19)   /* then it starts again empty */
 struct tok_cache {
 	uint32_t *slots;          /* 1 + index into entries, 0 when empty */
 	uint32_t mask;            /* slot count - 1 */
@@ -91,17 +98,22 @@ struct tokenizer {
 
 	int32_t *special;            /* CONTROL/USER_DEFINED/UNKNOWN ids, longest text first */
 	int32_t n_special;
-	uint8_t special_first[32];   /* bit per byte: some special token starts with it */
-	uint8_t special_pair[8192];  /* bit per byte pair: some special token starts with it */
-	uint8_t special_single[256]; /* a one-byte special token is this byte */
+	/* A byte trie of the special tokens' texts, so one walk from each input position finds
+	 * every special token starting there (gemma has 6414, most of them "<unusedN>"). */
+	int32_t special_root[256];   /* node for a text's first byte, -1 when none starts so */
+	struct tok_trie_node *trie;  /* nodes below the root */
+	int32_t n_trie;
 	int has_user_defined;        /* USER_DEFINED tokens exist (matched even in documents) */
 
 	int32_t bos, eos, eot, unk, pad;   /* -1 when none */
 	int add_bos, add_eos;        /* what the model asks for (TOK_ADD_SPECIAL) */
 	int add_space_prefix;        /* "llama": put a space before the text */
 	int ignore_merges;           /* llama3-style: a piece that is a token is taken whole */
-	int spm_split_words;         /* "llama": no token has U+2581 after another character, so
-	                              * words can be merged one at a time (and cached) */
+	int spm_split_words;         /* "llama": the text is cut into words before each U+2581
+	                              * that follows another character, and each word is merged
+	                              * on its own (and cached); 0 when too many bridges */
+	struct tok_spm_bridge *spm_bridges;   /* tokens that could join two such words */
+	int32_t n_spm_bridges;
 
 	struct tok_pre pre;          /* byte-level BPE only */
 	struct tok_cache cache;
@@ -122,10 +134,25 @@ struct tokenizer {
 	uint64_t fingerprint;
 };
 
+/* A "llama" token with U+2581 after another character (gemma's ">\xe2\x96\x81</"): a merge
+ * could make it across a word cut, so no cut is made where it matches. */
+struct tok_spm_bridge {
+	int32_t id;
+	uint32_t at;              /* byte offset of that U+2581 in the token's text */
+};
+
+struct tok_trie_node {
+	int32_t child;            /* first node one byte further, -1 when none */
+	int32_t sibling;          /* next node with the same parent, -1 at the end */
+	int32_t special;          /* index into tok->special of the token ending here, or -1 */
+	unsigned char byte;       /* the byte this node adds */
+};
+
 struct tok_sym {
 	int32_t prev, next;       /* neighbours in the live chain, -1 at the ends */
 	uint32_t start, len;      /* bytes of the piece; len 0 once merged into the left one */
-	int32_t id;               /* token id (BPE), -1 when the bytes are not a token */
+	int32_t id;               /* token id, -1 when the bytes are not a token (SPM: or not
+	                           * looked up yet) */
 };
 
 struct tok_bigram {
@@ -134,7 +161,7 @@ struct tok_bigram {
 	int32_t left, right;      /* symbol indices */
 	uint32_t size;            /* SPM: bytes of the pair when pushed */
 	int32_t left_id, right_id;/* BPE: ids when pushed, to skip stale pairs */
-	int32_t result;           /* BPE: merged id */
+	int32_t result;           /* the merged token's id */
 };
 
 /* tokenizer.c */
@@ -145,6 +172,14 @@ int32_t tok_strmap_find(const struct tok_strmap *m, const char *pool, const size
     const char *s, size_t n);
 void tok_out_push(struct tok_out *o, int32_t id, size_t off);
 void *tok_grow(void *p, size_t *cap, size_t need, size_t elem);
+/* The cache: reset (allocating it the first time), look a piece up (NULL, and *slot where to
+ * add it, when it is not there), add a piece's k ids and start offsets within it. */
+void tok_cache_reset(struct tok_cache *c);
+const struct tok_cache_entry *tok_cache_find(const struct tok_cache *c, const char *p,
+    size_t n, uint64_t h, uint32_t *slot);
+void tok_cache_add(struct tok_cache *c, uint32_t slot, const char *p, size_t n, uint64_t h,
+    const int32_t *ids, const int32_t *starts, uint32_t k);
+void tok_cache_free(struct tok_cache *c);
 
 /* The merge queue both BPE (lowest rank first) and SPM (highest score first) use: a binary heap
  * in tok->heap ordered by before(a, b) ("a comes out first"). */
@@ -166,7 +201,6 @@ int tok_bpe_load_merges(struct tokenizer *tok, const struct gguf_file *f, const 
 /* Merge the bytes of one piece; its byte i came from input offset map(i). */
 void tok_bpe_piece(struct tokenizer *tok, const char *p, size_t n, const size_t *map,
     size_t base, struct tok_out *o);
-void tok_cache_free(struct tok_cache *c);
 int tok_gpt2_utf8_to_byte(const char *s, size_t n, size_t *used);
 
 /* tokenizer-spm.c */

@@ -8,6 +8,7 @@
 #include "lib/util.h"
 
 #define ESC "\xE2\x96\x81"   /* U+2581, SentencePiece's visible space */
+#define SPM_MAX_BRIDGES 64    /* tokens that join words; with more, words are not cut */
 
 static int is_esc(const char *p)
 {
@@ -26,18 +27,26 @@ void tok_spm_init(struct tokenizer *tok)
 		}
 		tok->byte_token[b] = id;
 	}
-	/* If no token has U+2581 right after another character, no merge can cross the start of
-	 * a word, so words are merged one by one (and cached) with the same result as merging
-	 * the whole text at once. */
+	/* A merge can join two words (a word starts at a U+2581 after another character) only
+	 * into a token with U+2581 after another character, a bridge. Words are merged one by one
+	 * (and cached), with the same result as merging the whole text at once, when no cut is
+	 * made where a bridge matches; with too many bridges to check, the text is merged whole. */
 	tok->spm_split_words = 1;
+	size_t cap = 0;
 	for (int32_t id = 0; id < tok->n_vocab && tok->spm_split_words; id++) {
 		const char *s = tok->text + tok->text_off[id];
 		size_t len = tok->text_off[id + 1] - tok->text_off[id];
 		for (size_t i = 1; i + 3 <= len; i++) {
-			if (is_esc(s + i) && !(i >= 3 && is_esc(s + i - 3))) {
+			if (!is_esc(s + i) || (i >= 3 && is_esc(s + i - 3)))
+				continue;
+			if (tok->n_spm_bridges == SPM_MAX_BRIDGES) {
 				tok->spm_split_words = 0;
 				break;
 			}
+			tok->spm_bridges = tok_grow(tok->spm_bridges, &cap,
+			    (size_t)tok->n_spm_bridges + 1, sizeof(*tok->spm_bridges));
+			tok->spm_bridges[tok->n_spm_bridges++] =
+			    (struct tok_spm_bridge){ id, (uint32_t)i };
 		}
 	}
 }
@@ -63,6 +72,7 @@ static void try_pair(struct tokenizer *tok, const char *p, size_t *nheap, int32_
 	bg.left = l;
 	bg.right = r;
 	bg.size = (uint32_t)size;
+	bg.result = id;
 	tok_heap_push(tok, nheap, bg, bigram_before);
 }
 
@@ -74,9 +84,10 @@ static size_t char_len(unsigned char c)
 	return lookup[c >> 4];
 }
 
-/* Merge one escaped piece p[0, n); byte i came from input offset map[i]. */
+/* Merge one escaped piece p[0, n); byte i came from input offset map[i]. When starts is not
+ * NULL, each token's start within p goes there too (at most n of them). */
 static void spm_piece(struct tokenizer *tok, const char *p, size_t n, const size_t *map,
-    struct tok_out *o)
+    struct tok_out *o, int32_t *starts)
 {
 	if (n == 0)
 		return;
@@ -105,6 +116,7 @@ static void spm_piece(struct tokenizer *tok, const char *p, size_t n, const size
 		if (l->len == 0 || r->len == 0 || l->len + r->len != bg.size)
 			continue;
 		l->len += r->len;
+		l->id = bg.result;
 		r->len = 0;
 		l->next = r->next;
 		if (r->next >= 0)
@@ -113,30 +125,64 @@ static void spm_piece(struct tokenizer *tok, const char *p, size_t n, const size
 		try_pair(tok, p, &nheap, bg.left, l->next);
 	}
 	sy = tok->syms;
+	size_t k = 0;
 	for (int32_t i = 0; i >= 0; i = sy[i].next) {
-		int32_t id = tok_strmap_find(&tok->by_text, tok->text, tok->text_off, p + sy[i].start,
-		    sy[i].len);
+		int32_t id = sy[i].id >= 0 ? sy[i].id : tok_strmap_find(&tok->by_text, tok->text,
+		    tok->text_off, p + sy[i].start, sy[i].len);
 		if (id >= 0) {
 			tok_out_push(o, id, map[sy[i].start]);
+			if (starts)
+				starts[k++] = (int32_t)sy[i].start;
 			continue;
 		}
 		for (uint32_t j = 0; j < sy[i].len; j++) {
 			int32_t b = tok->byte_token[(unsigned char)p[sy[i].start + j]];
 			if (b < 0)
 				b = tok->unk;
-			if (b >= 0)
-				tok_out_push(o, b, map[sy[i].start + j]);
+			if (b < 0)
+				continue;
+			tok_out_push(o, b, map[sy[i].start + j]);
+			if (starts)
+				starts[k++] = (int32_t)(sy[i].start + j);
 		}
 	}
 }
 
-/* Escape s[from, to) into tok->spm_buf (with a leading U+2581 when prefix), fill tok->spm_map
- * and merge it. The cache is keyed by the escaped bytes. */
-static void spm_escaped(struct tokenizer *tok, const char *s, size_t from, size_t to,
-    size_t base, int prefix, struct tok_out *o)
+/* Merge one word through the cache, which is keyed by its escaped bytes. */
+static void spm_word(struct tokenizer *tok, const char *p, size_t n, const size_t *map,
+    struct tok_out *o)
+{
+	if (n == 0)
+		return;
+	if (n > TOK_CACHE_MAX_KEY) {
+		spm_piece(tok, p, n, map, o, NULL);
+		return;
+	}
+	struct tok_cache *c = &tok->cache;
+	if (c->slots == NULL || c->n_entries >= TOK_CACHE_MAX_ENTRIES)
+		tok_cache_reset(c);
+	uint64_t h = tok_hash_bytes(p, n);
+	uint32_t slot;
+	const struct tok_cache_entry *e = tok_cache_find(c, p, n, h, &slot);
+	if (e) {
+		const int32_t *v = c->vals + e->val_off;
+		for (uint32_t i = 0; i < e->n_tokens; i++)
+			tok_out_push(o, v[i], map[v[e->n_tokens + i]]);
+		return;
+	}
+	size_t first = o->n;
+	int32_t starts[TOK_CACHE_MAX_KEY];
+	spm_piece(tok, p, n, map, o, starts);
+	tok_cache_add(c, slot, p, n, h, o->ids + first, starts, (uint32_t)(o->n - first));
+}
+
+/* Escape s[0, n) into tok->spm_buf (with a leading U+2581 when prefix) and fill tok->spm_map;
+ * returns the escaped length. */
+static size_t spm_escape(struct tokenizer *tok, const char *s, size_t n, size_t base,
+    int prefix)
 {
 	size_t need;
-	if (q_mul_size(to - from + 1, 3, &need) < 0)
+	if (q_mul_size(n + 1, 3, &need) < 0)
 		fatal("tokenizer: input too large");
 	if (need > tok->spm_cap) {
 		tok->spm_buf = xrealloc(tok->spm_buf, need);
@@ -147,10 +193,10 @@ static void spm_escaped(struct tokenizer *tok, const char *s, size_t from, size_
 	size_t k = 0;
 	if (prefix) {
 		memcpy(e, ESC, 3);
-		tok->spm_map[0] = tok->spm_map[1] = tok->spm_map[2] = base + from;
+		tok->spm_map[0] = tok->spm_map[1] = tok->spm_map[2] = base;
 		k = 3;
 	}
-	for (size_t i = from; i < to; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (s[i] == ' ') {
 			memcpy(e + k, ESC, 3);
 			tok->spm_map[k] = tok->spm_map[k + 1] = tok->spm_map[k + 2] = base + i;
@@ -160,7 +206,7 @@ static void spm_escaped(struct tokenizer *tok, const char *s, size_t from, size_
 			tok->spm_map[k++] = base + i;
 		}
 	}
-	spm_piece(tok, e, k, tok->spm_map, o);
+	return k;
 }
 
 static int utf8_valid_simple(const unsigned char *s, size_t n)
@@ -179,25 +225,41 @@ static int utf8_valid_simple(const unsigned char *s, size_t n)
 	return 1;
 }
 
+/* Some bridge token matches e[0, n) across a cut before the U+2581 at e + i. */
+static int bridged(const struct tokenizer *tok, const char *e, size_t n, size_t i)
+{
+	for (int32_t b = 0; b < tok->n_spm_bridges; b++) {
+		const struct tok_spm_bridge *br = &tok->spm_bridges[b];
+		size_t len = tok->text_off[br->id + 1] - tok->text_off[br->id];
+		if (br->at <= i && len - br->at <= n - i &&
+		    memcmp(e + i - br->at, tok->text + tok->text_off[br->id], len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 void tok_spm_fragment(struct tokenizer *tok, const char *s, size_t n, size_t base,
     int space_prefix, struct tok_out *o)
 {
-	/* With invalid UTF-8 a character's length can reach past a word start, so then (and
-	 * when the vocabulary has tokens across word starts) the fragment is merged whole. */
+	size_t k = spm_escape(tok, s, n, base, space_prefix);
+	const char *e = tok->spm_buf;
+	const size_t *map = tok->spm_map;
+	/* With invalid UTF-8 a character's length can reach past a cut, so then (and when words
+	 * are not cut at all) the fragment is merged whole. */
 	if (!tok->spm_split_words || !utf8_valid_simple((const unsigned char *)s, n)) {
-		spm_escaped(tok, s, 0, n, base, space_prefix, o);
+		spm_piece(tok, e, k, map, o, NULL);
 		return;
 	}
-	/* A word starts at a space that follows a non-space (the prefix space counts). */
+	/* Cut before each U+2581 (space or a literal U+2581 in the text) that follows another
+	 * character, unless a bridge token matches across it. */
 	size_t start = 0;
-	int prefix = space_prefix;
-	for (size_t i = 1; i <= n; i++) {
-		if (i < n && !(s[i] == ' ' && s[i - 1] != ' '))
+	for (const char *hit = e; (hit = memchr(hit, 0xE2, k - (size_t)(hit - e))) != NULL; hit++) {
+		size_t i = (size_t)(hit - e);
+		if (i == 0 || i + 3 > k || !is_esc(hit) || (i >= 3 && is_esc(hit - 3)) ||
+		    bridged(tok, e, k, i))
 			continue;
-		spm_escaped(tok, s, start, i, base, prefix, o);
-		prefix = 0;
+		spm_word(tok, e + start, i - start, map + start, o);
 		start = i;
 	}
-	if (n == 0 && space_prefix)
-		spm_escaped(tok, s, 0, 0, base, 1, o);
+	spm_word(tok, e + start, k - start, map + start, o);
 }

@@ -104,22 +104,24 @@ void tok_strmap_build(struct tok_strmap *m, const char *pool, const size_t *off,
 	m->mask = size - 1;
 	m->slots = xmalloc(sizeof(*m->slots) * size);
 	for (uint32_t i = 0; i < size; i++)
-		m->slots[i] = -1;
+		m->slots[i] = (struct tok_strmap_slot){ -1, 0 };
 	for (int32_t id = 0; id < n; id++) {
 		size_t len = off[id + 1] - off[id];
 		if (len == 0)
 			continue;
 		const char *s = pool + off[id];
-		uint32_t i = (uint32_t)tok_hash_bytes(s, len) & m->mask;
+		uint64_t h = tok_hash_bytes(s, len);
+		uint32_t i = (uint32_t)h & m->mask, tag = (uint32_t)(h >> 32);
 		for (;;) {
-			int32_t o = m->slots[i];
+			int32_t o = m->slots[i].id;
 			if (o < 0) {
-				m->slots[i] = id;
+				m->slots[i] = (struct tok_strmap_slot){ id, tag };
 				break;
 			}
 			/* A later duplicate replaces the earlier one, as llama.cpp's map does. */
-			if (off[o + 1] - off[o] == len && memcmp(pool + off[o], s, len) == 0) {
-				m->slots[i] = id;
+			if (m->slots[i].tag == tag && off[o + 1] - off[o] == len &&
+			    memcmp(pool + off[o], s, len) == 0) {
+				m->slots[i].id = id;
 				break;
 			}
 			i = (i + 1) & m->mask;
@@ -132,15 +134,83 @@ int32_t tok_strmap_find(const struct tok_strmap *m, const char *pool, const size
 {
 	if (n == 0 || m->slots == NULL)
 		return -1;
-	uint32_t i = (uint32_t)tok_hash_bytes(s, n) & m->mask;
+	uint64_t h = tok_hash_bytes(s, n);
+	uint32_t i = (uint32_t)h & m->mask, tag = (uint32_t)(h >> 32);
 	for (;;) {
-		int32_t o = m->slots[i];
-		if (o < 0)
+		const struct tok_strmap_slot *sl = &m->slots[i];
+		if (sl->id < 0)
 			return -1;
-		if (off[o + 1] - off[o] == n && memcmp(pool + off[o], s, n) == 0)
-			return o;
+		if (sl->tag == tag && off[sl->id + 1] - off[sl->id] == n &&
+		    memcmp(pool + off[sl->id], s, n) == 0)
+			return sl->id;
 		i = (i + 1) & m->mask;
 	}
+}
+
+/* --- the word cache (both encoders) --------------------------------------------------------- */
+
+void tok_cache_free(struct tok_cache *c)
+{
+	free(c->slots);
+	free(c->entries);
+	free(c->keys);
+	free(c->vals);
+	memset(c, 0, sizeof(*c));
+}
+
+void tok_cache_reset(struct tok_cache *c)
+{
+	if (c->slots == NULL) {
+		c->mask = (TOK_CACHE_MAX_ENTRIES * 2) - 1;
+		c->slots = xmalloc(sizeof(*c->slots) * (c->mask + 1));
+	}
+	memset(c->slots, 0, sizeof(*c->slots) * (c->mask + 1));
+	c->used = 0;
+	c->n_entries = 0;
+	c->keys_len = 0;
+	c->vals_len = 0;
+}
+
+const struct tok_cache_entry *tok_cache_find(const struct tok_cache *c, const char *p,
+    size_t n, uint64_t h, uint32_t *slot)
+{
+	uint32_t i = (uint32_t)h & c->mask;
+	for (;;) {
+		uint32_t e = c->slots[i];
+		if (e == 0) {
+			*slot = i;
+			return NULL;
+		}
+		const struct tok_cache_entry *ent = &c->entries[e - 1];
+		if (ent->hash == h && ent->key_len == n && memcmp(c->keys + ent->key_off, p, n) == 0)
+			return ent;
+		i = (i + 1) & c->mask;
+	}
+}
+
+void tok_cache_add(struct tok_cache *c, uint32_t slot, const char *p, size_t n, uint64_t h,
+    const int32_t *ids, const int32_t *starts, uint32_t k)
+{
+	if (c->n_entries == c->cap_entries) {
+		size_t cap = c->cap_entries;
+		c->entries = tok_grow(c->entries, &cap, cap + 1, sizeof(*c->entries));
+		c->cap_entries = (uint32_t)cap;
+	}
+	c->keys = tok_grow(c->keys, &c->keys_cap, c->keys_len + n, 1);
+	c->vals = tok_grow(c->vals, &c->vals_cap, c->vals_len + 2 * (size_t)k, sizeof(int32_t));
+	struct tok_cache_entry *e = &c->entries[c->n_entries];
+	e->hash = h;
+	e->key_off = c->keys_len;
+	e->key_len = (uint32_t)n;
+	e->val_off = c->vals_len;
+	e->n_tokens = k;
+	memcpy(c->keys + c->keys_len, p, n);
+	c->keys_len += n;
+	memcpy(c->vals + c->vals_len, ids, sizeof(int32_t) * k);
+	memcpy(c->vals + c->vals_len + k, starts, sizeof(int32_t) * k);
+	c->vals_len += 2 * (size_t)k;
+	c->slots[slot] = ++c->n_entries;
+	c->used++;
 }
 
 /* --- loading -------------------------------------------------------------------------------- */
@@ -377,6 +447,11 @@ static void compute_fingerprint(struct tokenizer *tok)
 	uint64_t h = 0xcbf29ce484222325ull;
 	fp_mix(&h, "quire-tokenizer-1", 17);
 	fp_mix(&h, tok->model_name, strlen(tok->model_name));
+	/* Bumped when the SentencePiece-style encoder's ids change for some input, so ids stored
+	 * under the old fingerprint are not taken for new ones. 2: a U+2581 written in the text
+	 * just before a space no longer starts a word of its own. */
+	if (tok->model == TOK_MODEL_SPM)
+		fp_mix(&h, "spm-2", 5);
 	fp_mix(&h, tok->pre_name, strlen(tok->pre_name));
 	unsigned char flag = (unsigned char)tok->add_space_prefix;
 	fp_mix(&h, &flag, 1);
@@ -394,6 +469,47 @@ static void compute_fingerprint(struct tokenizer *tok)
 		mh[i] = (unsigned char)(tok->merges_hash >> (8 * i));
 	fp_mix(&h, mh, 8);
 	tok->fingerprint = h;
+}
+
+/* The child of node (-1: the root) for byte c, added when there is none yet. */
+static int32_t trie_child(struct tokenizer *tok, int32_t node, unsigned char c, size_t *cap)
+{
+	int32_t last = -1;   /* the last child seen, to link a new one after */
+	for (int32_t n = node < 0 ? tok->special_root[c] : tok->trie[node].child; n >= 0;
+	    n = tok->trie[n].sibling) {
+		if (tok->trie[n].byte == c)
+			return n;
+		last = n;
+	}
+	tok->trie = tok_grow(tok->trie, cap, (size_t)tok->n_trie + 1, sizeof(*tok->trie));
+	int32_t n = tok->n_trie++;
+	tok->trie[n] = (struct tok_trie_node){ -1, -1, -1, c };
+	if (last >= 0)
+		tok->trie[last].sibling = n;
+	else if (node >= 0)
+		tok->trie[node].child = n;
+	else
+		tok->special_root[c] = n;
+	return n;
+}
+
+static void build_special_trie(struct tokenizer *tok)
+{
+	size_t cap = 0;
+	for (int c = 0; c < 256; c++)
+		tok->special_root[c] = -1;
+	for (int32_t k = 0; k < tok->n_special; k++) {
+		int32_t id = tok->special[k];
+		const unsigned char *s = (const unsigned char *)tok->text + tok->text_off[id];
+		size_t len = tok->text_off[id + 1] - tok->text_off[id];
+		int32_t node = -1;
+		for (size_t i = 0; i < len; i++)
+			node = trie_child(tok, node, s[i], &cap);
+		/* Of two special tokens with one text the first (lower id) takes every occurrence
+		 * in split_special(), so only it need be found. */
+		if (node >= 0 && tok->trie[node].special < 0)
+			tok->trie[node].special = k;
+	}
 }
 
 int tokenizer_from_gguf(const struct gguf_file *f, struct tokenizer **out, char **err)
@@ -488,16 +604,7 @@ int tokenizer_from_gguf(const struct gguf_file *f, struct tokenizer **out, char 
 			tok->has_user_defined |= tok->types[id] == TOK_TYPE_USER_DEFINED;
 		}
 	qsort_r(tok->special, (size_t)tok->n_special, sizeof(int32_t), cmp_special, tok);
-	for (int32_t k = 0; k < tok->n_special; k++) {
-		int32_t id = tok->special[k];
-		const unsigned char *s = (const unsigned char *)tok->text + tok->text_off[id];
-		size_t len = tok->text_off[id + 1] - tok->text_off[id];
-		tok->special_first[s[0] >> 3] |= (uint8_t)(1u << (s[0] & 7));
-		if (len == 1)
-			tok->special_single[s[0]] = 1;
-		else
-			tok->special_pair[(s[0] << 8 | s[1]) >> 3] |= (uint8_t)(1u << (s[1] & 7));
-	}
+	build_special_trie(tok);
 
 	compute_fingerprint(tok);
 	*out = tok;
@@ -525,6 +632,7 @@ void tokenizer_free(struct tokenizer *tok)
 	free(tok->by_bytes.slots);
 	free(tok->merges);
 	free(tok->special);
+	free(tok->trie);
 	tok_pre_free(&tok->pre);
 	tok_cache_free(&tok->cache);
 	free(tok->san);
@@ -534,6 +642,7 @@ void tokenizer_free(struct tokenizer *tok)
 	free(tok->heap);
 	free(tok->spm_buf);
 	free(tok->spm_map);
+	free(tok->spm_bridges);
 	free(tok);
 }
 
@@ -544,59 +653,79 @@ struct fragment {
 	int32_t token;            /* a special token, or -1 for text */
 };
 
-/* Split the input around special-token strings: each eligible token in turn (longest first)
- * cuts every text fragment where it occurs. */
-static struct fragment *split_special(const struct tokenizer *tok, const char *text,
-    size_t len, int parse_special, size_t *n_frag)
+static int cmp_int32(const void *a, const void *b)
 {
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The special-token splitting of one input: the fragments so far, and a cluster, occurrences
+ * that overlap one another (directly or through others), not settled yet. Which of those are
+ * cut out is decided together; the rest of the input is not involved. */
+struct splitter {
+	const struct tokenizer *tok;
+	const char *text;
+	struct fragment *fr;
+	size_t n, cap;
+	size_t at;                /* input before this is in fr */
+	size_t n_occ;             /* occurrences in the cluster */
+	size_t start, end;        /* the cluster's bytes: from its first occurrence to the furthest
+	                           * byte one reaches */
+	int32_t *ks;              /* the special tokens occurring in it (indices into tok->special) */
+	size_t n_ks, ks_cap;
+	uint8_t *in_ks;           /* per special token: it is in ks */
+};
+
+static void split_push(struct splitter *sp, size_t start, size_t len, int32_t token)
+{
+	sp->fr = tok_grow(sp->fr, &sp->cap, sp->n + 1, sizeof(*sp->fr));
+	sp->fr[sp->n++] = (struct fragment){ start, len, token };
+}
+
+static void split_add(struct splitter *sp, int32_t k, size_t pos, size_t len)
+{
+	if (sp->in_ks == NULL)
+		sp->in_ks = xcalloc((size_t)sp->tok->n_special, 1);
+	if (sp->n_occ++ == 0) {
+		sp->start = pos;
+		sp->end = pos + len;
+	} else if (pos + len > sp->end) {
+		sp->end = pos + len;
+	}
+	if (!sp->in_ks[k]) {
+		sp->in_ks[k] = 1;
+		sp->ks = tok_grow(sp->ks, &sp->ks_cap, sp->n_ks + 1, sizeof(*sp->ks));
+		sp->ks[sp->n_ks++] = k;
+	}
+}
+
+/* Settle the cluster as llama.cpp does: one pass per token occurring in it, longest first,
+ * each cutting it out of the text not cut yet, left to right. Its tokens go to the fragments,
+ * with the text before each. */
+static void split_settle(struct splitter *sp)
+{
+	const struct tokenizer *tok = sp->tok;
 	size_t n = 0, cap = 4;
 	struct fragment *fr = xmalloc(sizeof(*fr) * cap);
-	if (len > 0)
-		fr[n++] = (struct fragment){ 0, len, -1 };
-	/* One scan finds which special tokens occur at all (a 2-byte prefix filter makes it cheap),
-	 * so the per-token passes below run only for those. */
-	uint8_t *found = xcalloc((size_t)tok->n_special + 1, 1);
-	int any = 0;
-	for (size_t i = 0; i < len && (parse_special || tok->has_user_defined); i++) {
-		unsigned a = (unsigned char)text[i];
-		unsigned b = i + 1 < len ? (unsigned char)text[i + 1] : 256;
-		if (!(tok->special_first[a >> 3] & (1u << (a & 7))))
-			continue;
-		if (b < 256 && !(tok->special_pair[(a << 8 | b) >> 3] & (1u << (b & 7))) &&
-		    !tok->special_single[a])
-			continue;
-		for (int32_t k = 0; k < tok->n_special; k++) {
-			int32_t id = tok->special[k];
-			size_t sl = tok->text_off[id + 1] - tok->text_off[id];
-			if (!found[k] && sl <= len - i &&
-			    memcmp(text + i, tok->text + tok->text_off[id], sl) == 0) {
-				found[k] = 1;
-				any = 1;
-			}
-		}
+	if (sp->n_occ == 1) {
+		fr[n++] = (struct fragment){ sp->start, sp->end - sp->start, tok->special[sp->ks[0]] };
+	} else {
+		fr[n++] = (struct fragment){ sp->start, sp->end - sp->start, -1 };
+		qsort(sp->ks, sp->n_ks, sizeof(*sp->ks), cmp_int32);
 	}
-	for (int32_t k = 0; any && k < tok->n_special && n > 0; k++) {
-		int32_t id = tok->special[k];
-		uint8_t t = tok->types[id];
-		if (!found[k] || (!parse_special && (t == TOK_TYPE_CONTROL || t == TOK_TYPE_UNKNOWN)))
-			continue;
+	for (size_t g = 0; g < sp->n_ks && sp->n_occ > 1; g++) {
+		int32_t id = tok->special[sp->ks[g]];
 		const char *st = tok->text + tok->text_off[id];
 		size_t sl = tok->text_off[id + 1] - tok->text_off[id];
 		size_t m = 0, mcap = n + 4;
 		struct fragment *nf = xmalloc(sizeof(*nf) * mcap);
 		for (size_t i = 0; i < n; i++) {
 			struct fragment f = fr[i];
-			if (f.token >= 0 || f.len < sl) {
-				nf = tok_grow(nf, &mcap, m + 1, sizeof(*nf));
-				nf[m++] = f;
-				continue;
-			}
 			size_t pos = f.start, end = f.start + f.len;
-			for (;;) {
-				const char *hit = memmem(text + pos, end - pos, st, sl);
-				if (hit == NULL)
-					break;
-				size_t h = (size_t)(hit - text);
+			const char *hit;
+			while (f.token < 0 &&
+			    (hit = memmem(sp->text + pos, end - pos, st, sl)) != NULL) {
+				size_t h = (size_t)(hit - sp->text);
 				nf = tok_grow(nf, &mcap, m + 2, sizeof(*nf));
 				if (h > pos)
 					nf[m++] = (struct fragment){ pos, h - pos, -1 };
@@ -605,16 +734,64 @@ static struct fragment *split_special(const struct tokenizer *tok, const char *t
 			}
 			if (pos < end) {
 				nf = tok_grow(nf, &mcap, m + 1, sizeof(*nf));
-				nf[m++] = (struct fragment){ pos, end - pos, -1 };
+				nf[m++] = (struct fragment){ pos, end - pos, f.token };
 			}
 		}
 		free(fr);
 		fr = nf;
 		n = m;
 	}
-	free(found);
-	*n_frag = n;
-	return fr;
+	/* Text left inside the cluster joins the text around it, as it is one fragment there. */
+	for (size_t i = 0; i < n; i++) {
+		if (fr[i].token < 0)
+			continue;
+		if (fr[i].start > sp->at)
+			split_push(sp, sp->at, fr[i].start - sp->at, -1);
+		split_push(sp, fr[i].start, fr[i].len, fr[i].token);
+		sp->at = fr[i].start + fr[i].len;
+	}
+	free(fr);
+	for (size_t g = 0; g < sp->n_ks; g++)
+		sp->in_ks[sp->ks[g]] = 0;
+	sp->n_ks = 0;
+	sp->n_occ = 0;
+}
+
+/* Split the input around special-token strings as llama.cpp does: each eligible token in turn
+ * (longest first) cuts every text fragment, left to right, where it occurs. A walk down the
+ * trie from each position finds the occurrences, so the passes run only over clusters of
+ * overlapping ones (a newline, a run of spaces) and only for the tokens found there. */
+static struct fragment *split_special(const struct tokenizer *tok, const char *text,
+    size_t len, int parse_special, size_t *n_frag)
+{
+	struct splitter sp = { .tok = tok, .text = text };
+	for (size_t i = 0; i < len && (parse_special || tok->has_user_defined); i++) {
+		int32_t node = tok->special_root[(unsigned char)text[i]];
+		for (size_t j = i + 1; node >= 0; j++) {
+			const struct tok_trie_node *nd = &tok->trie[node];
+			uint8_t t = nd->special >= 0 ? tok->types[tok->special[nd->special]] : 0;
+			if (nd->special >= 0 &&
+			    (parse_special || (t != TOK_TYPE_CONTROL && t != TOK_TYPE_UNKNOWN))) {
+				if (sp.n_occ > 0 && i >= sp.end)
+					split_settle(&sp);
+				split_add(&sp, nd->special, i, j - i);
+			}
+			if (j == len)
+				break;
+			unsigned char c = (unsigned char)text[j];
+			for (node = nd->child; node >= 0 && tok->trie[node].byte != c;
+			    node = tok->trie[node].sibling)
+				;
+		}
+	}
+	if (sp.n_occ > 0)
+		split_settle(&sp);
+	if (sp.at < len)
+		split_push(&sp, sp.at, len - sp.at, -1);
+	free(sp.ks);
+	free(sp.in_ks);
+	*n_frag = sp.n;
+	return sp.fr;
 }
 
 int tokenizer_encode(struct tokenizer *tok, const char *text, size_t len, unsigned flags,

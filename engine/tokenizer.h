@@ -9,12 +9,14 @@
  *            a pre name llama.cpp splits differently and this file does not know is refused,
  *            a missing or unknown one falls back to "default" as llama.cpp does.
  *   "llama"  SentencePiece-style BPE: spaces become U+2581, an optional space prefix, merges
- *            by token score, byte fallback through the <0xXX> tokens.
+ *            by token score, byte fallback through the <0xXX> tokens. A U+2581 written in the
+ *            text is then the same as a space, so it decodes as one (as in llama.cpp).
  *
  * Special tokens. Text is split around special-token strings before anything else, longest
  * token first. CONTROL and UNKNOWN tokens are matched only when TOK_PARSE_SPECIAL is given, so
  * a document that contains "<|im_end|>" stays plain text; USER_DEFINED tokens are matched
- * always, as llama.cpp and HF tokenizers do (they are ordinary words of the vocabulary).
+ * always, as llama.cpp and HF tokenizers do (they are ordinary words of the vocabulary; gemma's
+ * whitespace runs "\n\n", "   ", "\t\t" are such tokens).
  *
  * Invalid UTF-8 (byte-level BPE). As llama.cpp does, the input is decoded leniently (overlong
  * forms and surrogates are taken as the code point they spell) and every byte that does not
@@ -78,7 +80,8 @@ int tokenizer_decode_token(const struct tokenizer *tok, int32_t id, struct buf *
 
 /* Append the text of a token sequence to out; with a "llama" vocabulary that adds a space
  * prefix, the one space encode put at the start (and after each special token) is removed,
- * so decode(encode(x)) == x for valid UTF-8. 0, or -1 with *err for an id out of range. */
+ * so decode(encode(x)) == x for valid UTF-8 (with a "llama" vocabulary: without U+2581 in it).
+ * 0, or -1 with *err for an id out of range. */
 int tokenizer_decode(const struct tokenizer *tok, const int32_t *ids, size_t n, unsigned flags,
     struct buf *out, char **err);
 

@@ -70,7 +70,8 @@ static void matmul_worker(void *ctx, int ith, int nth)
 }
 
 int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum ggml_type type,
-    const void *w, size_t n_rows, const struct quant_act *act, float *y, char **err)
+    const void *w, size_t n_rows, const struct quant_act *act, unsigned flags, float *y,
+    char **err)
 {
 	size_t row_bytes, total;
 	if (quant_row_size(type, act->n, &row_bytes, err) < 0)
@@ -89,9 +90,10 @@ int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum g
 	if (n_rows == 0 || act->n_rows == 0)
 		return 0;
 
+	int x8 = (flags & MATMUL_Q4_K_X8) && type == GGML_TYPE_Q4_K && k->dot_q4_K_x8 != NULL;
 	struct matmul_job job = {
-		.dot = k->dot[type],
-		.dot_rows = k->dot_rows[type],
+		.dot = x8 ? k->dot_q4_K_x8 : k->dot[type],
+		.dot_rows = x8 ? NULL : k->dot_rows[type],
 		.w = w,
 		.row_bytes = row_bytes,
 		.n_rows = n_rows,
@@ -120,9 +122,9 @@ int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum g
 }
 
 int matmul_act(struct threadpool *tp, enum ggml_type type, const void *w, size_t n_rows,
-    const struct quant_act *act, float *y, char **err)
+    const struct quant_act *act, unsigned flags, float *y, char **err)
 {
-	return matmul_act_with(quant_kernels_active(), tp, type, w, n_rows, act, y, err);
+	return matmul_act_with(quant_kernels_active(), tp, type, w, n_rows, act, flags, y, err);
 }
 
 int matmul(struct threadpool *tp, enum ggml_type type, const void *w, size_t n_rows,
@@ -131,7 +133,7 @@ int matmul(struct threadpool *tp, enum ggml_type type, const void *w, size_t n_r
 	struct quant_act act = QUANT_ACT_INIT;
 	if (quant_act_prepare(&act, type, x, n_tokens, n_cols, tp, err) < 0)
 		return -1;
-	int r = matmul_act(tp, type, w, n_rows, &act, y, err);
+	int r = matmul_act(tp, type, w, n_rows, &act, 0, y, err);
 	quant_act_free(&act);
 	return r;
 }

@@ -25,12 +25,19 @@ struct threadpool;
 int matmul(struct threadpool *tp, enum ggml_type type, const void *w, size_t n_rows,
     size_t n_cols, const float *x, size_t n_tokens, float *y, char **err);
 
+/* flags of matmul_act(): MATMUL_Q4_K_X8 sums q4_K weights in the order of llama.cpp's
+ * repacked q4_K kernels instead of its vec_dot's (quant.h, dot_q4_K_x8); ignored for the other
+ * types. llama.cpp repacks the q4_K matrices a matrix product reads whose row count is a
+ * multiple of 8; a caller after its bits passes the flag for those. */
+#define MATMUL_Q4_K_X8 1u
+
 /* The same with activations already prepared for this weight type (act->n is n_cols). */
 int matmul_act(struct threadpool *tp, enum ggml_type type, const void *w, size_t n_rows,
-    const struct quant_act *act, float *y, char **err);
+    const struct quant_act *act, unsigned flags, float *y, char **err);
 
 /* The same with an explicit kernel table (tests and benchmarks compare SIMD levels). */
 int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum ggml_type type,
-    const void *w, size_t n_rows, const struct quant_act *act, float *y, char **err);
+    const void *w, size_t n_rows, const struct quant_act *act, unsigned flags, float *y,
+    char **err);
 
 #endif

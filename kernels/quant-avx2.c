@@ -20,12 +20,27 @@ AVX2_INLINE float hsum8(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
+/* ggml's sum of q4_K's 4 minimum lanes: lanes 0+2 and 1+3, then those two. */
+AVX2_INLINE float hsum4(__m128 v)
+{
+	__m128 s = _mm_add_ps(v, _mm_movehl_ps(v, v));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
 AVX2_INLINE int hsum8i(__m256i v)
 {
 	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
 	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
 	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
 	return _mm_cvtsi128_si32(s);
+}
+
+AVX2_INLINE int hsum4i(__m128i v)
+{
+	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm_cvtsi128_si32(v);
 }
 
 AVX2_INLINE float load_fp16(const uint8_t *p)
@@ -223,28 +238,33 @@ DOTF_FN(dot_bf16, FK_BF16)
 
 /* --- K-quants --------------------------------------------------------------------------- */
 
-enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K };
+/* KK_Q4_K_X8: q4_K summed block by block, as llama.cpp's repacked q4_K kernels do
+ * (quant.h, dot_q4_K_x8). */
+enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K, KK_Q4_K_X8 };
 
-/* Per block: integer sums scaled by the 6-bit (q4_K/q5_K) or 8-bit (q6_K) sub-block scales
- * in madd_epi16, then one float multiply by d * da per block. */
+/* ggml's x86 order (kernels/quant-scalar.c, "K-quants"): per block 8 integer lanes (the
+ * sub-block scales applied in madd_epi16, q6_K's -32 inside them) go into 8 float sums with a
+ * fused multiply-add by d * da; q4_K's minimums into 4 lanes, q5_K's into one sum. */
 AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size_t stride,
     const int nx, float *out, const enum kkind kk)
 {
-	const size_t bs = kk == KK_Q4_K ? 144 : kk == KK_Q5_K ? 176 : 210;
+	const size_t bs = kk == KK_Q5_K ? 176 : kk == KK_Q6_K ? 210 : 144;
 	const size_t nb = n / QK_K;
 	const int8_t *q[QUANT_MAX_NX];
 	const float *da[QUANT_MAX_NX];
 	const int16_t *bsum[QUANT_MAX_NX];
-	__m256 acc[QUANT_MAX_NX], accm[QUANT_MAX_NX];
-	float corr[QUANT_MAX_NX];
+	__m256 acc[QUANT_MAX_NX];
+	__m128 accm[QUANT_MAX_NX];
+	float summs[QUANT_MAX_NX], sums[QUANT_MAX_NX];
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++) {
 		const unsigned char *row = act + (size_t)t * stride;
 		q[t] = act_q(row);
 		da[t] = act_d(row, n);
 		bsum[t] = act_bsum_q8_K(row, n);
-		acc[t] = accm[t] = _mm256_setzero_ps();
-		corr[t] = 0;
+		acc[t] = _mm256_setzero_ps();
+		accm[t] = _mm_setzero_ps();
+		summs[t] = sums[t] = 0;
 	}
 	const __m256i m4 = _mm256_set1_epi8(0xf), one = _mm256_set1_epi8(1);
 	for (size_t i = 0; i < nb; i++, b += bs) {
@@ -260,7 +280,7 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 			memcpy(sc, &sc64, 8);   /* little-endian: scale j in byte j */
 			d = load_fp16(b);
 			dmin = load_fp16(b + 2);
-			const uint8_t *qs = b + (kk == KK_Q4_K ? 16 : 48);
+			const uint8_t *qs = b + (kk == KK_Q5_K ? 48 : 16);
 			__m256i qh = kk == KK_Q5_K ? _mm256_loadu_si256((const __m256i *)(const void *)(b + 16))
 			    : _mm256_setzero_si256();
 			for (int c = 0; c < 4; c++) {
@@ -285,15 +305,24 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 					isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(p0, p1));
 				}
 			}
-			/* mins: m[j] against the two sums per 16 of sub-block j */
-			__m128i m8 = _mm_set_epi64x(0, (long long)mn64);
-			__m256i mv = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+			/* mins: m[j] against sub-block j's sum, pairs of sub-blocks in 4 lanes */
+			__m128i mv = _mm_cvtepu8_epi16(_mm_set_epi64x(0, (long long)mn64));
 #pragma GCC unroll 4
 			for (int t = 0; t < nx; t++) {
-				__m256i p = _mm256_madd_epi16(mv, _mm256_loadu_si256(
-				    (const __m256i *)(const void *)(bsum[t] + i * 16)));
-				accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
-				    _mm256_set1_ps(dmin * da[t][i]), accm[t]);
+				__m256i b16 = _mm256_loadu_si256((const __m256i *)(const void *)
+				    (bsum[t] + i * 16));
+				__m128i p = _mm_madd_epi16(mv, _mm_hadd_epi16(
+				    _mm256_castsi256_si128(b16), _mm256_extracti128_si256(b16, 1)));
+				if (kk == KK_Q4_K_X8) {
+					summs[t] = fmaf(da[t][i] * dmin, (float)hsum4i(p), summs[t]);
+				} else if (kk == KK_Q4_K) {
+					accm[t] = _mm_fmadd_ps(_mm_set1_ps(da[t][i] * dmin),
+					    _mm_cvtepi32_ps(p), accm[t]);
+				} else {
+					p = _mm_hadd_epi32(_mm_hadd_epi32(p, p), p);
+					summs[t] = QUANT_SUMMS(summs[t], da[t][i] * dmin,
+					    (float)_mm_cvtsi128_si32(p));
+				}
 			}
 		} else {
 			const int8_t *sc = (const int8_t *)(b + 192);
@@ -314,6 +343,7 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 				u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
 				    _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
 				const int8_t *s8 = sc + 8 * half;
+				const __m256i m32 = _mm256_set1_epi8(32);
 				for (int k = 0; k < 4; k++) {
 					__m256i sv = _mm256_set_m128i(_mm_set1_epi16(s8[2 * k + 1]),
 					    _mm_set1_epi16(s8[2 * k]));
@@ -321,28 +351,27 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 					for (int t = 0; t < nx; t++) {
 						const int8_t *qq = q[t] + i * QK_K + 128 * half + 32 * k;
 						__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)qq);
-						__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], a), sv);
+						__m256i p = _mm256_madd_epi16(_mm256_sub_epi16(
+						    _mm256_maddubs_epi16(u[k], a),
+						    _mm256_maddubs_epi16(m32, a)), sv);
 						isum[t] = _mm256_add_epi32(isum[t], p);
 					}
 				}
 			}
-#pragma GCC unroll 4
-			for (int t = 0; t < nx; t++) {
-				const int16_t *bs16 = bsum[t] + i * 16;
-				int s = 0;
-				for (int k = 0; k < 16; k++)
-					s += sc[k] * bs16[k];
-				corr[t] -= 32 * d * da[t][i] * (float)s;
-			}
 		}
 #pragma GCC unroll 4
-		for (int t = 0; t < nx; t++)
-			acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]),
-			    _mm256_set1_ps(d * da[t][i]), acc[t]);
+		for (int t = 0; t < nx; t++) {
+			if (kk == KK_Q4_K_X8)
+				sums[t] = fmaf(da[t][i] * d, (float)hsum8i(isum[t]), sums[t]);
+			else
+				acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da[t][i] * d),
+				    _mm256_cvtepi32_ps(isum[t]), acc[t]);
+		}
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++)
-		out[t] = hsum8(acc[t]) - hsum8(accm[t]) + corr[t];
+		out[t] = kk == KK_Q4_K_X8 ? sums[t] - summs[t] :
+		    hsum8(acc[t]) - (kk == KK_Q4_K ? hsum4(accm[t]) : summs[t]);
 }
 
 #define DOTK_FN(name, kk)                                                                \
@@ -361,6 +390,7 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 DOTK_FN(dot_q4_K, KK_Q4_K)
 DOTK_FN(dot_q5_K, KK_Q5_K)
 DOTK_FN(dot_q6_K, KK_Q6_K)
+DOTK_FN(dot_q4_K_x8, KK_Q4_K_X8)
 
 /* For quant-avx512.c, which uses these for single rows (measured faster there: the 256-bit
  * madd/add chain beats the 512-bit vpdpwssd one when only one activation row hides latency). */
@@ -521,6 +551,7 @@ const struct quant_kernels quant_kernels_avx2 = {
 		[GGML_TYPE_Q4_K] = "avx2", [GGML_TYPE_Q5_K] = "avx2",
 		[GGML_TYPE_Q6_K] = "avx2",
 	},
+	.dot_q4_K_x8 = dot_q4_K_x8,
 	.fp16_to_f32 = fp16_to_f32,
 	.f32_to_fp16 = f32_to_fp16,
 	.act_q8_0 = quant_act_row_q8_0_avx2,

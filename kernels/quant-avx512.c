@@ -43,6 +43,27 @@ AVX512_INLINE float hsum8(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
+/* ggml's sum of q4_K's 4 minimum lanes: lanes 0+2 and 1+3, then those two. */
+AVX512_INLINE float hsum4(__m128 v)
+{
+	__m128 s = _mm_add_ps(v, _mm_movehl_ps(v, v));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* Integer horizontal sums (exact, any order). */
+AVX512_INLINE int hsum4i(__m128i v)
+{
+	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm_cvtsi128_si32(v);
+}
+
+AVX512_INLINE int hsum8i(__m256i v)
+{
+	return hsum4i(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
 /* --- 32-element block types --------------------------------------------------------------- */
 
 enum kind { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1, KIND_Q8_0 };
@@ -376,28 +397,34 @@ KERNEL_FN(dot_bf16, dotf, FK_BF16)
 
 /* --- K-quants --------------------------------------------------------------------------- */
 
-enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K };
+/* KK_Q4_K_X8: q4_K summed block by block, as llama.cpp's repacked q4_K kernels do
+ * (quant.h, dot_q4_K_x8). */
+enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K, KK_Q4_K_X8 };
 
-/* Per block the integer sum (scales applied with vpdpwssd, q6_K's -32 folded in through the
- * activation sums) is scaled once by d*da; q4_K/q5_K minimums go through the sums per 16. */
+/* ggml's x86 order (kernels/quant-scalar.c, "K-quants"): the 16 integer lanes of a block
+ * (scales applied with vpdpwssd, q6_K's -32 inside them) fold into ggml's 8 (lane k and k+8
+ * hold the same elements of two 32-element vectors: exact integer adds), which go into 8 float
+ * sums with a fused multiply-add by d*da; q4_K's minimums into 4 lanes, q5_K's into one sum. */
 AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size_t stride,
     const int nx, float *out, const enum kkind kk)
 {
-	const size_t bs = kk == KK_Q4_K ? 144 : kk == KK_Q5_K ? 176 : 210;
+	const size_t bs = kk == KK_Q5_K ? 176 : kk == KK_Q6_K ? 210 : 144;
 	const size_t nb = n / QK_K;
 	const int8_t *q[QUANT_MAX_NX];
 	const float *da[QUANT_MAX_NX];
 	const int16_t *bsum[QUANT_MAX_NX];
-	__m512 acc[QUANT_MAX_NX];
-	__m256 accm[QUANT_MAX_NX];
+	__m256 acc[QUANT_MAX_NX];
+	__m128 accm[QUANT_MAX_NX];
+	float summs[QUANT_MAX_NX], sums[QUANT_MAX_NX];
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++) {
 		const unsigned char *row = act + (size_t)t * stride;
 		q[t] = act_q(row);
 		da[t] = act_d(row, n);
 		bsum[t] = act_bsum_q8_K(row, n);
-		acc[t] = _mm512_setzero_ps();
-		accm[t] = _mm256_setzero_ps();
+		acc[t] = _mm256_setzero_ps();
+		accm[t] = _mm_setzero_ps();
+		summs[t] = sums[t] = 0;
 	}
 	const __m256i m4 = _mm256_set1_epi8(0xf);
 	for (size_t i = 0; i < nb; i++, b += bs) {
@@ -419,7 +446,7 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 			    1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 			d = load_fp16(b);
 			float dmin = load_fp16(b + 2);
-			const uint8_t *qs = b + (kk == KK_Q4_K ? 16 : 48);
+			const uint8_t *qs = b + (kk == KK_Q5_K ? 48 : 16);
 			__m256i qh = kk == KK_Q5_K ? load256(b + 16) : _mm256_setzero_si256();
 			for (int c = 0; c < 4; c++) {
 				__m256i v = load256(qs + 32 * c);
@@ -442,14 +469,23 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 					    _mm512_maddubs_epi16(u, a), sv);
 				}
 			}
-			/* mins: m[j] against the two sums per 16 of sub-block j */
-			__m128i m8 = _mm_set_epi64x(0, (long long)mn64);
-			__m256i mv = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+			/* mins: m[j] against sub-block j's sum, pairs of sub-blocks in 4 lanes */
+			__m128i mv = _mm_cvtepu8_epi16(_mm_set_epi64x(0, (long long)mn64));
 #pragma GCC unroll 4
 			for (int t = 0; t < nx; t++) {
-				__m256i p = _mm256_madd_epi16(mv, load256(bsum[t] + i * 16));
-				accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
-				    _mm256_set1_ps(dmin * da[t][i]), accm[t]);
+				__m256i b16 = load256(bsum[t] + i * 16);
+				__m128i p = _mm_madd_epi16(mv, _mm_hadd_epi16(
+				    _mm256_castsi256_si128(b16), _mm256_extracti128_si256(b16, 1)));
+				if (kk == KK_Q4_K_X8) {
+					summs[t] = fmaf(da[t][i] * dmin, (float)hsum4i(p), summs[t]);
+				} else if (kk == KK_Q4_K) {
+					accm[t] = _mm_fmadd_ps(_mm_set1_ps(da[t][i] * dmin),
+					    _mm_cvtepi32_ps(p), accm[t]);
+				} else {
+					p = _mm_hadd_epi32(_mm_hadd_epi32(p, p), p);
+					summs[t] = QUANT_SUMMS(summs[t], da[t][i] * dmin,
+					    (float)_mm_cvtsi128_si32(p));
+				}
 			}
 		} else {
 			const int8_t *sc = (const int8_t *)(b + 192);
@@ -473,38 +509,43 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 				__m512i s_lo = _mm512_permutexvar_epi16(_mm512_add_epi16(pick_lo, base), sall);
 				__m512i s_hi = _mm512_permutexvar_epi16(_mm512_add_epi16(pick_lo,
 				    _mm512_add_epi16(base, four)), sall);
+				const __m512i m32 = _mm512_set1_epi8(32);
 #pragma GCC unroll 4
 				for (int t = 0; t < nx; t++) {
 					const int8_t *qq = q[t] + i * QK_K + 128 * half;
 					__m512i a0 = _mm512_loadu_si512((const void *)qq);
 					__m512i a1 = _mm512_loadu_si512((const void *)(qq + 64));
-					isum[t][0] = _mm512_dpwssd_epi32(isum[t][0],
-					    _mm512_maddubs_epi16(u_lo, a0), s_lo);
-					isum[t][1] = _mm512_dpwssd_epi32(isum[t][1],
-					    _mm512_maddubs_epi16(u_hi, a1), s_hi);
+					isum[t][0] = _mm512_dpwssd_epi32(isum[t][0], _mm512_sub_epi16(
+					    _mm512_maddubs_epi16(u_lo, a0),
+					    _mm512_maddubs_epi16(m32, a0)), s_lo);
+					isum[t][1] = _mm512_dpwssd_epi32(isum[t][1], _mm512_sub_epi16(
+					    _mm512_maddubs_epi16(u_hi, a1),
+					    _mm512_maddubs_epi16(m32, a1)), s_hi);
 				}
-			}
-			/* -32 * sum(scale * sum of q per 16), folded into the integer sum */
-#pragma GCC unroll 4
-			for (int t = 0; t < nx; t++) {
-				__m256i p = _mm256_madd_epi16(sc16, load256(bsum[t] + i * 16));
-				isum[t][0] = _mm512_sub_epi32(isum[t][0], _mm512_inserti64x4(
-				    _mm512_setzero_si512(), _mm256_slli_epi32(p, 5), 0));
 			}
 		}
 #pragma GCC unroll 4
-		for (int t = 0; t < nx; t++)
-			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(isum[t][0], isum[t][1])),
-			    _mm512_set1_ps(d * da[t][i]), acc[t]);
+		for (int t = 0; t < nx; t++) {
+			__m512i s = _mm512_add_epi32(isum[t][0], isum[t][1]);
+			__m256i f = _mm256_add_epi32(_mm512_castsi512_si256(s),
+			    _mm512_extracti64x4_epi64(s, 1));
+			if (kk == KK_Q4_K_X8)
+				sums[t] = fmaf(da[t][i] * d, (float)hsum8i(f), sums[t]);
+			else
+				acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da[t][i] * d),
+				    _mm256_cvtepi32_ps(f), acc[t]);
+		}
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++)
-		out[t] = _mm512_reduce_add_ps(acc[t]) - hsum8(accm[t]);
+		out[t] = kk == KK_Q4_K_X8 ? sums[t] - summs[t] :
+		    hsum8(acc[t]) - (kk == KK_Q4_K ? hsum4(accm[t]) : summs[t]);
 }
 
 KERNEL_FN(dot_q4_K_512, dotk, KK_Q4_K)
 KERNEL_FN(dot_q5_K_512, dotk, KK_Q5_K)
 KERNEL_FN(dot_q6_K, dotk, KK_Q6_K)
+KERNEL_FN(dot_q4_K_x8, dotk, KK_Q4_K_X8)
 
 /* One activation row (decode): the AVX2 kernels are faster for q4_K/q5_K, see quant-avx2.c. */
 static AVX512 void dot_q4_K(size_t n, const void *w, const unsigned char *act, size_t stride,
@@ -576,6 +617,7 @@ const struct quant_kernels quant_kernels_avx512 = {
 		[GGML_TYPE_Q4_K] = "avx512+avx2", [GGML_TYPE_Q5_K] = "avx512+avx2",
 		[GGML_TYPE_Q6_K] = "avx512",
 	},
+	.dot_q4_K_x8 = dot_q4_K_x8,
 	.fp16_to_f32 = fp16_to_f32,
 	.f32_to_fp16 = f32_to_fp16,
 	.act_q8_0 = quant_act_row_q8_0_avx2,

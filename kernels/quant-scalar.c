@@ -1,5 +1,6 @@
 /* quant-scalar.c: the portable dot-product kernels; every SIMD kernel must agree with these. */
 #include <math.h>
+#include <string.h>
 
 #include "kernels/quant-impl.h"
 
@@ -130,95 +131,151 @@ static float dot_q8_0_one(size_t n, const void *w, const unsigned char *act)
 	return dot32_one(n, w, act, KIND_Q8_0);
 }
 
-/* K-quants: a sub-block j contributes d*sc[j]*da*sum(u*q) - dmin*m[j]*da*sum(q). u[] holds the
- * 256 unsigned values of the block in element order. */
-static float k4_block(const uint8_t u[QK_K], const uint8_t *scales, float d, float dmin,
-    const int8_t *q, float da, const int16_t *bsum)
+/* K-quants in the order of ggml's x86 kernels (ggml_vec_dot_q{4,5,6}_K_q8_K, AVX2 path): per
+ * block the integer products, each times its sub-block scale, fall into 8 lanes, lane k
+ * holding the elements 4k..4k+3 of every 32, and lane k is added to float sum k with one fused
+ * multiply-add by d*da; the lanes meet at the end in quant_hsum8_order(). q4_K's minimum term
+ * keeps 4 lanes (sub-blocks 2m and 2m+1 in lane m), q5_K's one running sum. The minimum sums
+ * are kept with the opposite sign to ggml's (which multiplies by -dmin): negation is exact. */
+enum kquant { KQ_Q4_K, KQ_Q5_K, KQ_Q6_K };
+
+/* The elements of one block in order: unsigned values u[] (q4_K/q5_K, before the minimum)
+ * or signed q6_K values minus 32, with each element's scale. */
+static void k_block_values(const void *blk, enum kquant kind, int v[QK_K], int sc[QK_K],
+    uint8_t mins[8])
 {
-	uint8_t sc[8], m[8];
-	unpack_scales_k4(scales, sc, m);
-	int sumi = 0, summ = 0;
-	for (int j = 0; j < 8; j++) {
-		int s = 0;
-		for (int l = 0; l < 32; l++)
-			s += u[32 * j + l] * q[32 * j + l];
-		sumi += sc[j] * s;
-		summ += m[j] * (bsum[2 * j] + bsum[2 * j + 1]);
+	if (kind == KQ_Q6_K) {
+		const struct block_q6_K *b = blk;
+		for (int half = 0; half < 2; half++) {
+			const uint8_t *ql = b->ql + 64 * half, *qh = b->qh + 32 * half;
+			int *o = v + 128 * half;
+			for (int l = 0; l < 32; l++) {
+				o[l] = ((ql[l] & 0xf) | ((qh[l] >> 0) & 3) << 4) - 32;
+				o[l + 32] = ((ql[l + 32] & 0xf) | ((qh[l] >> 2) & 3) << 4) - 32;
+				o[l + 64] = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+				o[l + 96] = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+			}
+		}
+		for (int p = 0; p < QK_K; p++)
+			sc[p] = b->scales[p / 16];
+		return;
 	}
-	return d * da * (float)sumi - dmin * da * (float)summ;
+	const uint8_t *scales, *qs, *qh = NULL;
+	if (kind == KQ_Q4_K) {
+		const struct block_q4_K *b = blk;
+		scales = b->scales;
+		qs = b->qs;
+	} else {
+		const struct block_q5_K *b = blk;
+		scales = b->scales;
+		qs = b->qs;
+		qh = b->qh;
+	}
+	uint8_t s8[8];
+	unpack_scales_k4(scales, s8, mins);
+	for (int c = 0; c < 4; c++)
+		for (int l = 0; l < 32; l++) {
+			int lo = qs[32 * c + l] & 0xf, hi = qs[32 * c + l] >> 4;
+			if (qh != NULL) {
+				lo |= (qh[l] >> (2 * c) & 1) << 4;
+				hi |= (qh[l] >> (2 * c + 1) & 1) << 4;
+			}
+			v[64 * c + l] = lo;
+			v[64 * c + 32 + l] = hi;
+		}
+	for (int p = 0; p < QK_K; p++)
+		sc[p] = s8[p / 32];
+}
+
+static float dot_k_one(size_t n, const void *w, const unsigned char *act, enum kquant kind)
+{
+	const size_t bs = kind == KQ_Q4_K ? sizeof(struct block_q4_K) :
+	    kind == KQ_Q5_K ? sizeof(struct block_q5_K) : sizeof(struct block_q6_K);
+	const int8_t *q = act_q(act);
+	const float *da = act_d(act, n);
+	const int16_t *bsum = act_bsum_q8_K(act, n);
+	float acc[8] = { 0 }, accm[4] = { 0 }, summs = 0;
+	int v[QK_K], sc[QK_K];
+	for (size_t i = 0; i < n / QK_K; i++) {
+		const unsigned char *blk = (const unsigned char *)w + i * bs;
+		uint8_t m[8];
+		k_block_values(blk, kind, v, sc, m);
+		const int8_t *qq = q + i * QK_K;
+		int32_t lane[8] = { 0 };
+		for (int p = 0; p < QK_K; p++)
+			lane[p % 32 / 4] += sc[p] * v[p] * qq[p];
+		uint16_t dh, dminh;
+		if (kind == KQ_Q6_K) {
+			memcpy(&dh, &((const struct block_q6_K *)(const void *)blk)->d, 2);
+		} else {
+			memcpy(&dh, blk, 2);
+			memcpy(&dminh, blk + 2, 2);
+		}
+		float d = da[i] * quant_fp16_to_f32(dh);
+		for (int k = 0; k < 8; k++)
+			acc[k] = fmaf(d, (float)lane[k], acc[k]);
+		if (kind == KQ_Q6_K)
+			continue;
+		const int16_t *bs16 = bsum + i * 16;
+		float dmin = da[i] * quant_fp16_to_f32(dminh);
+		int32_t q8s[8], sm = 0;
+		for (int j = 0; j < 8; j++)
+			q8s[j] = bs16[2 * j] + bs16[2 * j + 1];
+		if (kind == KQ_Q4_K) {
+			for (int l = 0; l < 4; l++)
+				accm[l] = fmaf(dmin, (float)(m[2 * l] * q8s[2 * l] +
+				    m[2 * l + 1] * q8s[2 * l + 1]), accm[l]);
+		} else {
+			for (int j = 0; j < 8; j++)
+				sm += m[j] * q8s[j];
+			summs = QUANT_SUMMS(summs, dmin, (float)sm);
+		}
+	}
+	float sum = quant_hsum8_order(acc);
+	if (kind == KQ_Q4_K)
+		return sum - ((accm[0] + accm[2]) + (accm[1] + accm[3]));
+	if (kind == KQ_Q5_K)
+		return sum - summs;
+	return sum;
 }
 
 static float dot_q4_K_one(size_t n, const void *w, const unsigned char *act)
 {
-	const struct block_q4_K *b = w;
+	return dot_k_one(n, w, act, KQ_Q4_K);
+}
+
+/* q4_K as llama.cpp's repacked kernels (ggml_gemv/gemm_q4_K_8x8_q8_K) sum it: each block's
+ * whole integer sum and minimum sum, one fused multiply-add each into two running sums. */
+static float dot_q4_K_x8_one(size_t n, const void *w, const unsigned char *act)
+{
 	const int8_t *q = act_q(act);
 	const float *da = act_d(act, n);
 	const int16_t *bsum = act_bsum_q8_K(act, n);
-	float sum = 0;
-	uint8_t u[QK_K];
+	const struct block_q4_K *b = w;
+	float sum = 0, summ = 0;
+	int v[QK_K], sc[QK_K];
 	for (size_t i = 0; i < n / QK_K; i++) {
-		for (int c = 0; c < 4; c++)
-			for (int l = 0; l < 32; l++) {
-				u[64 * c + l] = b[i].qs[32 * c + l] & 0xf;
-				u[64 * c + 32 + l] = b[i].qs[32 * c + l] >> 4;
-			}
-		sum += k4_block(u, b[i].scales, quant_fp16_to_f32(b[i].d),
-		    quant_fp16_to_f32(b[i].dmin), q + i * QK_K, da[i], bsum + i * 16);
+		uint8_t m[8];
+		k_block_values(&b[i], KQ_Q4_K, v, sc, m);
+		int32_t s = 0, sm = 0;
+		for (int p = 0; p < QK_K; p++)
+			s += sc[p] * v[p] * q[i * QK_K + p];
+		for (int j = 0; j < 8; j++)
+			sm += m[j] * (bsum[i * 16 + 2 * j] + bsum[i * 16 + 2 * j + 1]);
+		sum = fmaf(da[i] * quant_fp16_to_f32(b[i].d), (float)s, sum);
+		summ = fmaf(da[i] * quant_fp16_to_f32(b[i].dmin), (float)sm, summ);
 	}
-	return sum;
+	return sum - summ;
 }
 
 static float dot_q5_K_one(size_t n, const void *w, const unsigned char *act)
 {
-	const struct block_q5_K *b = w;
-	const int8_t *q = act_q(act);
-	const float *da = act_d(act, n);
-	const int16_t *bsum = act_bsum_q8_K(act, n);
-	float sum = 0;
-	uint8_t u[QK_K];
-	for (size_t i = 0; i < n / QK_K; i++) {
-		for (int c = 0; c < 4; c++)
-			for (int l = 0; l < 32; l++) {
-				int h = b[i].qh[l] >> (2 * c);
-				u[64 * c + l] = (uint8_t)((b[i].qs[32 * c + l] & 0xf) | (h & 1) << 4);
-				u[64 * c + 32 + l] = (uint8_t)((b[i].qs[32 * c + l] >> 4) |
-				    (h & 2) << 3);
-			}
-		sum += k4_block(u, b[i].scales, quant_fp16_to_f32(b[i].d),
-		    quant_fp16_to_f32(b[i].dmin), q + i * QK_K, da[i], bsum + i * 16);
-	}
-	return sum;
+	return dot_k_one(n, w, act, KQ_Q5_K);
 }
 
 static float dot_q6_K_one(size_t n, const void *w, const unsigned char *act)
 {
-	const struct block_q6_K *b = w;
-	const int8_t *q = act_q(act);
-	const float *da = act_d(act, n);
-	float sum = 0;
-	for (size_t i = 0; i < n / QK_K; i++) {
-		int sumi = 0;
-		for (int half = 0; half < 2; half++) {
-			const uint8_t *ql = b[i].ql + 64 * half, *qh = b[i].qh + 32 * half;
-			const int8_t *sc = b[i].scales + 8 * half;
-			const int8_t *qq = q + i * QK_K + 128 * half;
-			int s[8] = { 0 };
-			for (int l = 0; l < 32; l++) {
-				int u0 = (ql[l] & 0xf) | ((qh[l] >> 0) & 3) << 4;
-				int u1 = (ql[l + 32] & 0xf) | ((qh[l] >> 2) & 3) << 4;
-				int u2 = (ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4;
-				int u3 = (ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4;
-				s[l / 16 + 0] += (u0 - 32) * qq[l];
-				s[l / 16 + 2] += (u1 - 32) * qq[l + 32];
-				s[l / 16 + 4] += (u2 - 32) * qq[l + 64];
-				s[l / 16 + 6] += (u3 - 32) * qq[l + 96];
-			}
-			for (int k = 0; k < 8; k++)
-				sumi += sc[k] * s[k];
-		}
-		sum += quant_fp16_to_f32(b[i].d) * da[i] * (float)sumi;
-	}
-	return sum;
+	return dot_k_one(n, w, act, KQ_Q6_K);
 }
 
 SCALAR_WRAP(quant_dot_f32_scalar, dot_f32_one)
@@ -232,6 +289,7 @@ SCALAR_WRAP(quant_dot_q8_0_scalar, dot_q8_0_one)
 SCALAR_WRAP(quant_dot_q4_K_scalar, dot_q4_K_one)
 SCALAR_WRAP(quant_dot_q5_K_scalar, dot_q5_K_one)
 SCALAR_WRAP(quant_dot_q6_K_scalar, dot_q6_K_one)
+SCALAR_WRAP(quant_dot_q4_K_x8_scalar, dot_q4_K_x8_one)
 
 static void fp16_to_f32_scalar(const uint16_t *x, float *y, size_t n)
 {
@@ -268,6 +326,7 @@ const struct quant_kernels quant_kernels_scalar = {
 		[GGML_TYPE_Q4_K] = "scalar", [GGML_TYPE_Q5_K] = "scalar",
 		[GGML_TYPE_Q6_K] = "scalar",
 	},
+	.dot_q4_K_x8 = quant_dot_q4_K_x8_scalar,
 	.fp16_to_f32 = fp16_to_f32_scalar,
 	.f32_to_fp16 = f32_to_fp16_scalar,
 	.act_q8_0 = quant_act_row_q8_0_scalar,

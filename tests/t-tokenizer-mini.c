@@ -208,6 +208,112 @@ static void test_spm(void)
 	tokenizer_free(tok);
 }
 
+/* A vocabulary shaped like gemma 3's: no space prefix, USER_DEFINED tokens that overlap
+ * (whitespace runs), a bridge token with U+2581 after another character ("x\xe2\x96\x81y").
+ * The expected ids are llama.cpp's for the same vocabulary. */
+#define GEM_N 274
+static char gem_text[256][8];
+static const char *gem_tokens[GEM_N];
+static int32_t gem_types[GEM_N];
+static float gem_scores[GEM_N];
+
+static void test_spm_gemma_like(void)
+{
+	static const char *const fixed[] = { "<unk>", "<s>", "</s>" };
+	static const struct { const char *text; int type; float score; } words[] = {
+		{ "\xe2\x96\x81", TOK_TYPE_NORMAL, -1 },                    /* 259 */
+		{ "x", TOK_TYPE_NORMAL, -2 }, { "y", TOK_TYPE_NORMAL, -2 }, /* 260, 261 */
+		{ "\xe2\x96\x81y", TOK_TYPE_NORMAL, -1.5f },                /* 262 */
+		{ "x\xe2\x96\x81y", TOK_TYPE_NORMAL, -1 },                  /* 263: a bridge */
+		{ "\xe2\x96\x81\xe2\x96\x81", TOK_TYPE_NORMAL, -0.5f },     /* 264 */
+		{ "\n", TOK_TYPE_USER_DEFINED, 0 }, { "  ", TOK_TYPE_USER_DEFINED, 0 },
+		{ "   ", TOK_TYPE_USER_DEFINED, 0 }, { "wx", TOK_TYPE_USER_DEFINED, 0 },
+		{ "xyz", TOK_TYPE_USER_DEFINED, 0 }, { "aa", TOK_TYPE_USER_DEFINED, 0 }, /* ..270 */
+		{ "w", TOK_TYPE_NORMAL, -2 }, { "z", TOK_TYPE_NORMAL, -2 }, /* 271, 272 */
+		{ "a", TOK_TYPE_NORMAL, -2 },                               /* 273 */
+	};
+	for (int i = 0; i < 3; i++) {
+		gem_tokens[i] = fixed[i];
+		gem_types[i] = TOK_TYPE_CONTROL;
+	}
+	for (int b = 0; b < 256; b++) {
+		snprintf(gem_text[b], sizeof(gem_text[0]), "<0x%02X>", b);
+		gem_tokens[3 + b] = gem_text[b];
+		gem_types[3 + b] = TOK_TYPE_BYTE;
+	}
+	for (size_t i = 0; i < Q_ARRAY_LEN(words); i++) {
+		gem_tokens[259 + i] = words[i].text;
+		gem_types[259 + i] = words[i].type;
+		gem_scores[259 + i] = words[i].score;
+	}
+	struct kv kv[] = {
+		{ .key = "tokenizer.ggml.model", .type = 8, .str = "llama" },
+		{ .key = "tokenizer.ggml.tokens", .type = 9, .arr_type = 8, .strs = gem_tokens,
+		  .n = GEM_N },
+		{ .key = "tokenizer.ggml.token_type", .type = 9, .arr_type = 5, .i32s = gem_types,
+		  .n = GEM_N },
+		{ .key = "tokenizer.ggml.scores", .type = 9, .arr_type = 6, .f32s = gem_scores,
+		  .n = GEM_N },
+		{ .key = "tokenizer.ggml.add_space_prefix", .type = 7, .u32 = 0 },
+	};
+	char *err = NULL;
+	struct tokenizer *tok = load(kv, Q_ARRAY_LEN(kv), &err);
+	if (!ok(tok != NULL, "gemma-like: loads (%s)", err ? err : "no error")) {
+		free(err);
+		skip(6, "no tokenizer");
+		return;
+	}
+	static const struct {
+		const char *text, *what;
+		int32_t ids[4];
+		size_t offs[4], n;
+	} cases[] = {
+		{ "x y", "a bridge token joins two words, as merging the whole text would", { 263 },
+		  { 0 }, 1 },
+		{ "x\xe2\x96\x81 y", "a U+2581 in the text and a space make one word start",
+		  { 260, 264, 261 }, { 0, 1, 5 }, 3 },
+		{ "wxyz", "USER_DEFINED tokens longest first, not leftmost: w, xyz", { 271, 269 },
+		  { 0, 1 }, 2 },
+		{ "aaaaa", "a USER_DEFINED token overlapping itself: left to right", { 270, 270, 273 },
+		  { 0, 2, 4 }, 3 },
+		{ "       ", "seven spaces: two runs of three, then one space (no prefix)",
+		  { 267, 267, 259 }, { 0, 3, 6 }, 3 },
+	};
+	for (size_t c = 0; c < Q_ARRAY_LEN(cases); c++) {
+		int32_t *ids;
+		size_t n, *offs;
+		const char *text = cases[c].text;
+		tokenizer_encode(tok, text, strlen(text), 0, &ids, &n, &offs, NULL);
+		int good = ids_are(ids, n, cases[c].ids, cases[c].n);
+		for (size_t i = 0; good && i < n; i++)
+			good = offs[i] == cases[c].offs[i];
+		char *back = decode_all(tok, ids, n, 0);
+		/* a U+2581 in the text comes back as a space, as in llama.cpp */
+		good = good && (strcmp(back, text) == 0 || strstr(text, "\xe2\x96\x81") != NULL);
+		ok(good, "gemma-like: %s (%zu tokens)", cases[c].what, n);
+		free(back);
+		free(ids);
+		free(offs);
+	}
+
+	/* 200002 spaces: one cluster of 400K overlapping occurrences of "  " and "   " (settled
+	 * in passes over the cluster, without a list of them): runs of three, one space left */
+	size_t big = 200002;
+	char *spaces = xmalloc(big);
+	memset(spaces, ' ', big);
+	int32_t *ids;
+	size_t n, *offs;
+	tokenizer_encode(tok, spaces, big, 0, &ids, &n, &offs, NULL);
+	int good = n == big / 3 + 1 && ids[n - 1] == 259 && offs[n - 1] == big - 1;
+	for (size_t i = 0; good && i + 1 < n; i++)
+		good = ids[i] == 267 && offs[i] == 3 * i;
+	ok(good, "gemma-like: %zu spaces give runs of three and one space (%zu tokens)", big, n);
+	free(ids);
+	free(offs);
+	free(spaces);
+	tokenizer_free(tok);
+}
+
 /* --- byte-level BPE ------------------------------------------------------------------------- */
 
 static void gpt2_char(int b, char *out)
@@ -334,6 +440,7 @@ static void test_bpe(void)
 int main(void)
 {
 	test_spm();
+	test_spm_gemma_like();
 	test_bpe();
 	done_testing();
 	return exit_status();

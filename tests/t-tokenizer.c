@@ -1,7 +1,11 @@
-/* t-tokenizer.c: the tokenizer against llama.cpp's ids for the default model (SmolLM2, gpt2
- * byte-level BPE, pre "smollm") on a 6.8 MB corpus, plus round trips, byte offsets, special
- * tokens and invalid UTF-8. Reference data: tests/data/tokenizer/ (tests/ref/
- * make-tokenizer-ref.py). Needs QUIRE_TEST_MODEL; skips without it. */
+/* t-tokenizer.c: the tokenizer against llama.cpp's ids on a 6.8 MB corpus, plus round trips,
+ * byte offsets, special tokens and invalid UTF-8, for two vocabularies:
+ *   QUIRE_TEST_MODEL   the default model (SmolLM2: gpt2 byte-level BPE, pre "smollm"), ids in
+ *                      tests/data/tokenizer/
+ *   QUIRE_TEST_GEMMA3  gemma 3 270M ("llama" SentencePiece, 262144 tokens, no space prefix,
+ *                      whitespace runs as USER_DEFINED tokens), ids in tests/data/tokenizer-gemma3/
+ * Both use the corpus committed in tests/data/tokenizer/ (tests/ref/make-tokenizer-ref.py, with
+ * --reuse-corpus for gemma 3). Each part is one SKIP when its variable is empty or unset. */
 #include <lzma.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -133,12 +137,13 @@ static int offsets_consistent(const struct tokenizer *tok, const char *text, siz
 	return good;
 }
 
-static void test_corpus(struct tokenizer *tok, const char *dir)
+/* Check tok against the ids in ids_dir/ids.bin.xz, over the corpus in corpus_dir. */
+static void test_corpus(struct tokenizer *tok, const char *corpus_dir, const char *ids_dir)
 {
 	char *err = NULL;
 	struct buf corpus = BUF_INIT, ref = BUF_INIT;
-	char *cpath = xasprintf("%s/corpus.txt.xz", dir);
-	char *rpath = xasprintf("%s/ids.bin.xz", dir);
+	char *cpath = xasprintf("%s/corpus.txt.xz", corpus_dir);
+	char *rpath = xasprintf("%s/ids.bin.xz", ids_dir);
 	int loaded = read_xz(cpath, &corpus, &err) == 0 && read_xz(rpath, &ref, &err) == 0;
 	if (!ok(loaded, "reference data decompresses"))
 		diag("%s", err);
@@ -275,13 +280,16 @@ static void test_corpus(struct tokenizer *tok, const char *dir)
 	buf_free(&ref);
 }
 
-static void test_special(struct tokenizer *tok)
+/* ctl: the model's end-of-turn control token, which "Hi" followed by it and a newline must
+ * show: text with special parsing off, one token with it on. */
+static void test_special(struct tokenizer *tok, const char *ctl)
 {
-	const char *text = "Hi<|im_end|>\n";
-	int32_t im_end = tokenizer_find(tok, "<|im_end|>", 10);
-	ok(im_end >= 0, "<|im_end|> is in the vocabulary (%d)", im_end);
-	ok(tokenizer_is_control(tok, im_end), "<|im_end|> is a control token");
-	ok(tokenizer_is_eog(tok, im_end), "<|im_end|> ends generation");
+	char *text = xasprintf("Hi%s\n", ctl);
+	size_t ctl_len = strlen(ctl);
+	int32_t eot = tokenizer_find(tok, ctl, ctl_len);
+	ok(eot >= 0, "%s is in the vocabulary (%d)", ctl, eot);
+	ok(tokenizer_is_control(tok, eot), "%s is a control token", ctl);
+	ok(tokenizer_is_eog(tok, eot), "%s ends generation", ctl);
 	ok(!tokenizer_is_control(tok, tokenizer_find(tok, "Hi", 2)), "Hi is not a control token");
 
 	int32_t *ids;
@@ -289,8 +297,8 @@ static void test_special(struct tokenizer *tok)
 	int has = 0;
 	tokenizer_encode(tok, text, strlen(text), 0, &ids, &n, &offs, NULL);
 	for (size_t i = 0; i < n; i++)
-		has |= ids[i] == im_end;
-	ok(!has && n > 3, "special parsing off: <|im_end|> stays text (%zu tokens)", n);
+		has |= ids[i] == eot;
+	ok(!has && n > 3, "special parsing off: %s stays text (%zu tokens)", ctl, n);
 	struct buf b = BUF_INIT;
 	tokenizer_decode(tok, ids, n, 0, &b, NULL);
 	is_str(b.data, text, "special parsing off: decodes back to the text");
@@ -299,8 +307,9 @@ static void test_special(struct tokenizer *tok)
 
 	tokenizer_encode(tok, text, strlen(text), TOK_PARSE_SPECIAL | TOK_ADD_BOS, &ids, &n, &offs,
 	    NULL);
-	ok(n == 4 && ids[0] == tokenizer_bos(tok) && ids[2] == im_end && offs[2] == 2 &&
-	    offs[3] == 12, "special parsing on: BOS, Hi, <|im_end|> at byte 2, newline at 12");
+	ok(n == 4 && ids[0] == tokenizer_bos(tok) && ids[2] == eot && offs[2] == 2 &&
+	    offs[3] == 2 + ctl_len, "special parsing on: BOS, Hi, %s at byte 2, newline at %zu",
+	    ctl, 2 + ctl_len);
 	buf_reset(&b);
 	tokenizer_decode(tok, ids, n, TOK_DECODE_SKIP_SPECIAL, &b, NULL);
 	is_str(b.data, "Hi\n", "decode can leave control tokens out");
@@ -327,49 +336,103 @@ static void test_special(struct tokenizer *tok)
 	ok(n > 0 && offs[n - 1] <= 3, "bytes past U+10FFFF (llama.cpp aborts) give %zu tokens", n);
 	free(ids);
 	free(offs);
+	free(text);
 }
 
-int main(void)
-{
-	const char *model = getenv("QUIRE_TEST_MODEL");
-	if (model == NULL || *model == '\0')
-		return skip_all("QUIRE_TEST_MODEL is not set");
-	FILE *probe = fopen(model, "rb");
-	if (probe == NULL)
-		return skip_all("QUIRE_TEST_MODEL does not exist");
-	fclose(probe);
-	const char *srcdir = getenv("srcdir");
-	if (srcdir == NULL || *srcdir == '\0')
-		srcdir = ".";
+/* What one model's vocabulary must say about itself. */
+struct expect {
+	const char *env;          /* the variable naming the model file */
+	const char *name;         /* for messages */
+	const char *model_kind;   /* tokenizer.ggml.model */
+	const char *pre;          /* tokenizer.ggml.pre */
+	int32_t n_vocab, bos, eos;
+	int add_bos;
+	const char *eot_text;     /* its end-of-turn control token */
+	const char *ids_dir;      /* reference ids under tests/data/ */
+};
 
+/* gemma 3 only: whitespace runs are USER_DEFINED tokens, split out even from documents. */
+static void test_gemma3_whitespace(struct tokenizer *tok)
+{
+	int32_t two = tokenizer_find(tok, "  ", 2), nl = tokenizer_find(tok, "\n", 1);
+	ok(tokenizer_token_type(tok, two) == TOK_TYPE_USER_DEFINED &&
+	    tokenizer_token_type(tok, nl) == TOK_TYPE_USER_DEFINED,
+	    "gemma3: two spaces (%d) and a newline (%d) are USER_DEFINED tokens", two, nl);
+	const char *text = "a  b\nc";
+	int32_t *ids;
+	size_t n, *offs;
+	tokenizer_encode(tok, text, strlen(text), 0, &ids, &n, &offs, NULL);
+	ok(n == 5 && ids[1] == two && offs[1] == 1 && ids[3] == nl && offs[3] == 4,
+	    "gemma3: special parsing off still splits out \"  \" and \"\\n\" (%zu tokens)", n);
+	struct buf b = BUF_INIT;
+	tokenizer_decode(tok, ids, n, 0, &b, NULL);
+	is_str(b.data, text, "gemma3: no space prefix to add or strip");
+	buf_free(&b);
+	free(ids);
+	free(offs);
+}
+
+/* The checks for one model; one SKIP when its variable is empty or unset. */
+static void test_model(const struct expect *e, const char *srcdir)
+{
+	const char *model = getenv(e->env);
+	FILE *probe = model && *model ? fopen(model, "rb") : NULL;
+	if (probe == NULL) {
+		char *why = xasprintf("%s: %s %s", e->name, e->env,
+		    model && *model ? "names no readable file" : "is not set");
+		skip(1, why);
+		free(why);
+		return;
+	}
+	fclose(probe);
 	char *err = NULL;
 	struct gguf_file *f = NULL;
 	struct tokenizer *tok = NULL, *tok2 = NULL;
 	if (gguf_open(model, &f, &err) < 0 || tokenizer_from_gguf(f, &tok, &err) < 0 ||
 	    tokenizer_from_gguf(f, &tok2, &err) < 0) {
-		ok(0, "load the tokenizer: %s", err);
+		ok(0, "%s: load the tokenizer: %s", e->name, err);
 		free(err);
 		gguf_close(f);
-		done_testing();
-		return exit_status();
+		tokenizer_free(tok);
+		return;
 	}
 	gguf_close(f);
-	ok(1, "tokenizer loads from %s", model);
-	is_str(tokenizer_model_name(tok), "gpt2", "model kind");
-	is_str(tokenizer_pre_name(tok), "smollm", "pre-tokenizer");
-	is_int(tokenizer_n_vocab(tok), 49152, "n_vocab");
-	is_int(tokenizer_bos(tok), 1, "bos id");
-	is_int(tokenizer_eos(tok), 2, "eos id");
+	ok(1, "%s: tokenizer loads from %s", e->name, model);
+	is_str(tokenizer_model_name(tok), e->model_kind, "model kind");
+	is_str(tokenizer_pre_name(tok), e->pre, "pre-tokenizer");
+	is_int(tokenizer_n_vocab(tok), e->n_vocab, "n_vocab");
+	is_int(tokenizer_bos(tok), e->bos, "bos id");
+	is_int(tokenizer_eos(tok), e->eos, "eos id");
+	is_int(tokenizer_add_bos(tok), e->add_bos, "add_bos");
 	ok(tokenizer_fingerprint(tok) == tokenizer_fingerprint(tok2) && tokenizer_fingerprint(tok),
 	    "fingerprint is stable across loads (%016llx)",
 	    (unsigned long long)tokenizer_fingerprint(tok));
 	tokenizer_free(tok2);
 
-	test_special(tok);
-	char *dir = xasprintf("%s/tests/data/tokenizer", srcdir);
-	test_corpus(tok, dir);
-	free(dir);
+	test_special(tok, e->eot_text);
+	if (strcmp(e->ids_dir, "tokenizer-gemma3") == 0)
+		test_gemma3_whitespace(tok);
+	char *corpus_dir = xasprintf("%s/tests/data/tokenizer", srcdir);
+	char *ids_dir = xasprintf("%s/tests/data/%s", srcdir, e->ids_dir);
+	test_corpus(tok, corpus_dir, ids_dir);
+	free(corpus_dir);
+	free(ids_dir);
 	tokenizer_free(tok);
+}
+
+int main(void)
+{
+	static const struct expect models[] = {
+		{ "QUIRE_TEST_MODEL", "SmolLM2", "gpt2", "smollm", 49152, 1, 2, 0, "<|im_end|>",
+		  "tokenizer" },
+		{ "QUIRE_TEST_GEMMA3", "gemma3", "llama", "default", 262144, 2, 1, 1,
+		  "<end_of_turn>", "tokenizer-gemma3" },
+	};
+	const char *srcdir = getenv("srcdir");
+	if (srcdir == NULL || *srcdir == '\0')
+		srcdir = ".";
+	for (size_t i = 0; i < Q_ARRAY_LEN(models); i++)
+		test_model(&models[i], srcdir);
 	done_testing();
 	return exit_status();
 }

@@ -84,6 +84,18 @@ static int info_exec(struct cmd_ctx *ctx)
 	printf("model.context_train: %u\n", hp->n_ctx_train);
 	printf("model.rms_eps: %g\n", hp->rms_eps);
 	printf("model.output: %s\n", hp->tied_output ? "tied to token_embd" : "output.weight");
+	printf("model.ffn_act: %s\n", hp->ffn_act == FFN_GELU ? "gelu (GeGLU)" : "silu (SwiGLU)");
+	if (hp->embd_scale != 1.0f)
+		printf("model.embd_scale: %g\n", hp->embd_scale);
+	printf("model.attn_scale: %g%s\n", hp->attn_scale * hp->q_scale,
+	    hp->q_scale != 1.0f ? " (on Q, after RoPE)" : "");
+	if (hp->n_swa != 0) {
+		uint32_t n = 0;
+		for (uint32_t l = 0; l < hp->n_layer; l++)
+			n += m->layers[l].swa != 0;
+		printf("model.sliding_window: %u keys on %u of %u layers (plain RoPE, base %g)\n",
+		    hp->n_swa, n, hp->n_layer, hp->rope_base_swa);
+	}
 	print_tensor_mix(m);
 	const struct tokenizer *tok = m->tok;
 	printf("vocab.size: %d\n", tokenizer_n_vocab(tok));

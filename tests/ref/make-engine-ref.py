@@ -4,6 +4,13 @@ references tests/t-engine.c checks quire's forward pass against.
 
 Usage (repository root, the venv of tests/ref/setup-llama-cpp.sh):
     /opt/quire-ref/bin/python tests/ref/make-engine-ref.py MODEL.gguf tests/data/engine
+    /opt/quire-ref/bin/python tests/ref/make-engine-ref.py --tokens 1536 --bos \
+        gemma-3-270m-q4_k_m.gguf tests/data/engine-gemma3
+
+--tokens N scores N tokens per text instead of 512 (gemma3: three times its 512-key sliding
+window, so the window cuts keys in every layer that has one); --bos starts every text and
+prompt with the model's BOS token, as the model's own metadata asks, and writes a first line
+"bos ID" into both files.
 
 Reference peer: llama-cpp-python 0.3.16, CPU, 2 threads, n_ctx 2048, f16 KV, no flash
 attention. Writes (text, one record per line, so diffs stay readable):
@@ -75,11 +82,24 @@ def python_code_text():
 
 
 def main():
-    model, out = sys.argv[1], sys.argv[2]
+    global N_TOKENS
+    args, bos = sys.argv[1:], False
+    while args and args[0].startswith("--"):
+        if args[0] == "--tokens":
+            N_TOKENS, args = int(args[1]), args[2:]
+        elif args[0] == "--bos":
+            bos, args = True, args[1:]
+        else:
+            sys.exit(f"make-engine-ref.py: unknown option {args[0]}")
+    model, out = args[0], args[1]
     os.makedirs(os.path.join(out, "texts"), exist_ok=True)
-    llm = Llama(model_path=model, n_ctx=2048, n_batch=512, n_threads=2, logits_all=True,
+    n_ctx = 2048 if N_TOKENS + N_GEN < 2048 else 4096
+    llm = Llama(model_path=model, n_ctx=n_ctx, n_batch=512, n_threads=2, logits_all=True,
                 verbose=False, seed=0)
+    head = [llm.token_bos()] if bos else []
     with open(os.path.join(out, "logits.ref"), "w") as f:
+        if bos:
+            f.write(f"bos {llm.token_bos()}\n")
         for name, (path, off) in TEXTS.items():
             text = python_code_text() if path is None else open(path, encoding="utf-8").read()[off:]
             # Cut the text after its first N_TOKENS tokens (at a line end), so that the
@@ -89,7 +109,8 @@ def main():
                 piece += line
                 if len(llm.tokenize(piece.encode(), add_bos=False, special=False)) >= N_TOKENS:
                     break
-            toks = llm.tokenize(piece.encode(), add_bos=False, special=False)[:N_TOKENS]
+            toks = head + llm.tokenize(piece.encode(), add_bos=False,
+                                       special=False)[:N_TOKENS - len(head)]
             with open(os.path.join(out, "texts", name + ".txt"), "w", encoding="utf-8") as t:
                 t.write(piece)
             llm.reset()
@@ -101,8 +122,10 @@ def main():
                 am, gap = top2_gap(scores[pos])
                 f.write(f"{pos} {toks[pos + 1]} {am} {nll(scores[pos], toks[pos + 1]):.6f} {gap:.6f}\n")
     with open(os.path.join(out, "greedy.ref"), "w") as f:
+        if bos:
+            f.write(f"bos {llm.token_bos()}\n")
         for k, prompt in enumerate(PROMPTS):
-            toks = llm.tokenize(prompt.encode(), add_bos=False, special=False)
+            toks = head + llm.tokenize(prompt.encode(), add_bos=False, special=False)
             llm.reset()
             llm.eval(toks)
             f.write(f"prompt {k} {json.dumps(prompt)}\n")

@@ -1,19 +1,29 @@
 #!/usr/bin/env python3
 """make-synthetic-models.py: writes the tiny random models under tests/data/synthetic/ that
-tests/t-synthetic.c runs quire's forward pass on, one per architecture (llama, qwen2, phi3)
-and weight type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), plus a llama
-file with UltraLong's YaRN metadata and two broken files for the loader's error paths.
+tests/t-synthetic.c runs quire's forward pass on, one per architecture (llama, qwen2, phi3,
+gemma3) and weight type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), plus a
+llama file with UltraLong's YaRN metadata and two broken files for the loader's error paths.
 
 The weights are seeded NumPy normals, quantized with gguf-py where it can (everything but the
 K-quants) and with the small K-quant quantizers below otherwise; whatever the file holds,
 gguf-py's dequantize gives the exact weights the references use. Every 2-D matrix, the token
 embedding and the output matrix have the type under test; norms and biases are F32.
 
-Two shapes keep the files small (about 7 MB in all): the 32-element block types use two
-layers of n_embd 64 (4 heads of 16, 2 KV heads, n_ff 64); the K-quants need rows of 256, so
-they use n_embd 256 (4 heads of 64, 2 KV heads, n_ff 256) and, to stay small, one layer.
+Two shapes keep the files small (about 8 MB in all for llama, qwen2 and phi3): the 32-element
+block types use two layers of n_embd 64 (4 heads of 16, 2 KV heads, n_ff 64); the K-quants
+need rows of 256, so they use n_embd 256 (4 heads of 64, 2 KV heads, n_ff 256) and, to stay
+small, one layer.
 A byte-level gpt2 vocabulary of 288 tokens (256 bytes, 30 merges, BOS, EOS). llama and phi3
-have an output matrix, qwen2 ties it to the embedding.
+have an output matrix, qwen2 and gemma3 tie it to the embedding.
+
+gemma3 needs layers of both kinds (il % 6 < 5 sliding-window, 5 global), so it has 7, and a
+head size that is not n_embd / n_head, as the real models have (keys as a real gemma3 GGUF
+has them: key_length/value_length, sliding_window, no rope.dimension_count): n_embd 64,
+4 heads of 32, 2 KV heads, n_ff 96; the K-quants n_embd 256, 4 heads of 64, 1 KV head,
+n_ff 256 (a head size of 128 would double q and o; the small types already cover head size
+!= n_embd / n_head). Sliding window 8, so that make-synthetic-ref.py's 32 tokens go well past
+it; rope.freq_base 1e6 (global layers; llama.cpp fixes the sliding-window layers' at 1e4).
+The 7 layers make the gemma3 files about 10 MB in all, 5.5 MB of it the three K-quants.
 
 Pinned: the gguf python package 0.19. Run from the repository root:
     python3 tests/ref/make-synthetic-models.py [OUTDIR]     (default tests/data/synthetic)
@@ -32,9 +42,18 @@ if not version("gguf").startswith(GGUF_PY_VERSION):
     sys.exit(f"make-synthetic-models.py: pinned to gguf {GGUF_PY_VERSION}.x, found {version('gguf')}")
 
 TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]
-ARCHES = ["llama", "qwen2", "phi3"]
+ARCHES = ["llama", "qwen2", "phi3", "gemma3"]
 SMALL = dict(n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=64, n_layer=2)
 KQ = dict(n_embd=256, n_head=4, n_head_kv=2, head_dim=64, n_ff=256, n_layer=1)
+GEMMA3_SMALL = dict(n_embd=64, n_head=4, n_head_kv=2, head_dim=32, n_ff=96, n_layer=7)
+GEMMA3_KQ = dict(n_embd=256, n_head=4, n_head_kv=1, head_dim=64, n_ff=256, n_layer=7)
+GEMMA3_SWA = 8
+# The post-norms' weights (post_attention_norm, post_ffw_norm) have mean GEMMA3_POST * sqrt(E)
+# (1.6 and 3.2 here): the blocks' outputs then weigh about as much in the residual as the
+# embedding, scaled by sqrt(E) on input. With 1 the embedding dominates and, the output being
+# tied to it, the input token has the top logit at every position; with more, llama.cpp's
+# distance from the exact logits grows fast (7 layers of 8-bit activations: 0.9 on Q4_K at 0.4).
+GEMMA3_POST = 0.2
 N_MERGES = 30
 MERGE_TEXT = ("the quick brown fox jumps over the lazy dog; then the other fox jumps "
               "over the other dog and they both rest in the shade of the old tree there.")
@@ -180,8 +199,8 @@ def add_vocab(w, tokens, types, merges):
 
 def write_model(path, arch, shape, qtype, seed, meta=None, arch_name=None, bad_shape=None,
                 ctx=2048, base=None):
-    """One model. ctx and base: context_length and rope.freq_base (base None: 1e6 for qwen2,
-    1e4 otherwise); meta: extra (key, kind, value) metadata; arch_name overrides
+    """One model. ctx and base: context_length and rope.freq_base (base None: 1e6 for qwen2 and
+    gemma3, 1e4 otherwise); meta: extra (key, kind, value) metadata; arch_name overrides
     general.architecture (the unknown-architecture file); bad_shape names a tensor to write
     with one row too many."""
     rng = np.random.default_rng(seed)
@@ -199,10 +218,18 @@ def write_model(path, arch, shape, qtype, seed, meta=None, arch_name=None, bad_s
     w.add_uint32(f"{name}.feed_forward_length", F)
     w.add_uint32(f"{name}.attention.head_count", H)
     w.add_uint32(f"{name}.attention.head_count_kv", KV)
-    w.add_uint32(f"{name}.rope.dimension_count", D)
-    w.add_float32(f"{name}.attention.layer_norm_rms_epsilon", 1e-5 if arch != "qwen2" else 1e-6)
+    if arch == "gemma3":
+        # as convert_hf_to_gguf.py writes gemma3: the head size as key/value_length and no
+        # rope.dimension_count (it defaults to key_length)
+        w.add_uint32(f"{name}.attention.key_length", D)
+        w.add_uint32(f"{name}.attention.value_length", D)
+        w.add_uint32(f"{name}.attention.sliding_window", GEMMA3_SWA)
+    else:
+        w.add_uint32(f"{name}.rope.dimension_count", D)
+    w.add_float32(f"{name}.attention.layer_norm_rms_epsilon",
+                  1e-5 if arch not in ("qwen2", "gemma3") else 1e-6)
     if base is None:
-        base = 1000000.0 if arch == "qwen2" else 10000.0
+        base = 1000000.0 if arch in ("qwen2", "gemma3") else 10000.0
     w.add_float32(f"{name}.rope.freq_base", base)
     for key, kind, value in meta or ():
         {"u32": w.add_uint32, "f32": w.add_float32, "str": w.add_string}[kind](key, value)
@@ -219,9 +246,11 @@ def write_model(path, arch, shape, qtype, seed, meta=None, arch_name=None, bad_s
         w.add_tensor(tname, (mean + sd * rng.standard_normal(n)).astype(np.float32))
 
     # embedding rows of unit scale (gain sqrt(E) undoes mat's 1/sqrt(n_in)); when the output
-    # is tied to it, rows of 3/sqrt(E) keep the logits as spread as the untied ones
-    mat("token_embd.weight", n_vocab, E, gain=3.0 if arch == "qwen2" else np.sqrt(E))
-    if arch != "qwen2":
+    # is tied to it, rows of 3/sqrt(E) keep the logits as spread as the untied ones (gemma3
+    # scales the embedding by sqrt(E) on input, so its residual stream starts at scale 3)
+    tied = arch in ("qwen2", "gemma3")
+    mat("token_embd.weight", n_vocab, E, gain=3.0 if tied else np.sqrt(E))
+    if not tied:
         mat("output.weight", n_vocab, E, gain=3.0)
     vec("output_norm.weight", E, 1.0, 0.1)
     q_dim, kv_dim = H * D, KV * D
@@ -244,6 +273,13 @@ def write_model(path, arch, shape, qtype, seed, meta=None, arch_name=None, bad_s
                 vec(p + "attn_v.bias", kv_dim, 0.0, 0.2)
         mat(p + "attn_output.weight", E, q_dim)
         mat(p + "ffn_down.weight", E, F)
+        if arch == "gemma3":
+            # per-head Q/K norms over the head size, and the norms after attention and FFN
+            post = np.sqrt(E) * GEMMA3_POST
+            vec(p + "attn_q_norm.weight", D, 1.0, 0.1)
+            vec(p + "attn_k_norm.weight", D, 1.0, 0.1)
+            vec(p + "post_attention_norm.weight", E, post, 0.1 * post)
+            vec(p + "post_ffw_norm.weight", E, post, 0.1 * post)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -256,7 +292,10 @@ def main():
     seed = 1000
     for arch in ARCHES:
         for t in TYPES:
-            shape = KQ if t.endswith("_K") else SMALL
+            if arch == "gemma3":
+                shape = GEMMA3_KQ if t.endswith("_K") else GEMMA3_SMALL
+            else:
+                shape = KQ if t.endswith("_K") else SMALL
             seed += 1
             write_model(os.path.join(out, f"{arch}-{t.lower()}.gguf"), arch, shape, t, seed)
     # UltraLong-8B's RoPE metadata (YaRN, s=128 over an 8192-token original window) on a tiny

@@ -3,6 +3,15 @@
 
 Usage (from the repository root, with the pinned reference venv):
     /opt/quire-ref/bin/python tests/ref/make-tokenizer-ref.py MODEL.gguf tests/data/tokenizer
+    /opt/quire-ref/bin/python tests/ref/make-tokenizer-ref.py --reuse-corpus MODEL.gguf OUTDIR
+
+The first form builds the corpus afresh (from files of this machine, so it differs between
+machines) and writes both files. The second writes only OUTDIR/ids.bin.xz, another model's ids
+over the SAME committed corpus: it reads the chunk boundaries and the extra samples from
+tests/data/tokenizer/ids.bin.xz (--corpus-dir DIR names another folder), re-tokenizes them with
+MODEL and adds the samples of MORE_SPECIAL_SAMPLES (other chat markups, whitespace runs, U+2581
+in the text), with special parsing off and on. tests/t-tokenizer.c reads such a folder's ids
+together with the committed corpus (tests/data/tokenizer-gemma3 for gemma 3).
 
 Reference peer: llama-cpp-python 0.3.16 (Llama(model_path, vocab_only=True).tokenize()).
 
@@ -297,9 +306,124 @@ SPECIAL_SAMPLES = [
 ]
 
 
+# Samples for --reuse-corpus, on top of those of the committed ids: gemma's chat markup and
+# CONTROL tokens, its USER_DEFINED tokens (whitespace runs, HTML tags) next to text, and
+# SentencePiece's own U+2581 written in the text.
+MORE_SPECIAL_SAMPLES = [
+    b"<start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\n",
+    b"<bos><start_of_turn>user\nWho are you?<end_of_turn>\n<start_of_turn>model\nA model.<end_of_turn>\n",
+    b"<end_of_turn>", b"text<end_of_turn>text", b"<start_of_turn", b"start_of_turn>",
+    b"<bos>", b"<eos>", b"<pad>", b"<unk>", b"<mask>", b"<unused0>", b"<unused6241>",
+    b"<unused99999>", b"<start_of_image><end_of_image>", b"[multimodal]", b"a [multimodal] b",
+    b"  <start_of_turn>  ", b"<eos> after", b"before <eos>",
+    b"<table><tr><td>1</td></tr></table>", b"<div class=\"x\">y</div>", b"<h1>T</h1>\n<p>p</p>",
+    b">\xe2\x96\x81</", b"> </", b"a> </b", b"<b> </b> <i> </i>",
+    b"\n", b"\n\n", b"\n" * 31, b"\n" * 40, b"\t", b"\t\t\t", b"\t" * 33, b" ", b"  ",
+    b" " * 31, b" " * 70, b"a  b   c    d", b"  leading", b"trailing  ", b" x", b"x \n y",
+    b"\n \n\t \t", b" \t\n \n\n  \t\t", b"line\n\n\nline", b"def f():\n    return 1\n",
+    b"\xe2\x96\x81", b"\xe2\x96\x81\xe2\x96\x81", b"a\xe2\x96\x81b", b"\xe2\x96\x81 \xe2\x96\x81",
+    b" \xe2\x96\x81", b"\xe2\x96\x81 ", b"x\xe2\x96\x81 y", b"the\xe2\x96\x81cat sat",
+    b"\xe2\x96\x81\xe2\x96\x81\xe2\x96\x81 \xe2\x96\x81 the",
+]
+
+
+def read_committed(corpus_dir):
+    """The corpus chunks and extra samples of a committed reference folder."""
+    with open(os.path.join(corpus_dir, "corpus.txt.xz"), "rb") as f:
+        corpus = lzma.decompress(f.read())
+    with open(os.path.join(corpus_dir, "ids.bin.xz"), "rb") as f:
+        ref = lzma.decompress(f.read())
+    if ref[:8] != b"QTOKREF1":
+        sys.exit(f"{corpus_dir}/ids.bin.xz: not a QTOKREF1 file")
+    pos = 8
+
+    def rd_varint():
+        nonlocal pos
+        v, shift = 0, 0
+        while True:
+            b = ref[pos]
+            pos += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+
+    def skip_ids():
+        for _ in range(rd_varint()):
+            rd_varint()
+
+    rd_varint()   # the other model's n_vocab
+    chunks, extra, at = [], [], 0
+    while True:
+        kind = ref[pos:pos + 1]
+        pos += 1
+        if kind == b"E":
+            break
+        if kind == b"C":
+            n = rd_varint()
+            chunks.append(corpus[at:at + n])
+            at += n
+        elif kind == b"X":
+            flags = ref[pos]
+            pos += 1
+            n = rd_varint()
+            extra.append((flags, ref[pos:pos + n]))
+            pos += n
+        else:
+            sys.exit(f"{corpus_dir}/ids.bin.xz: bad record {kind!r} at byte {pos - 1}")
+        skip_ids()
+    if at != len(corpus):
+        sys.exit(f"{corpus_dir}: the chunks cover {at} of {len(corpus)} corpus bytes")
+    return chunks, extra
+
+
+def write_ids(llm, chunks, extra, path):
+    out = bytearray(b"QTOKREF1")
+    out += varint(llm.n_vocab())
+    n_tokens = 0
+    for c in chunks:
+        ids = llm.tokenize(c, add_bos=False, special=False)
+        n_tokens += len(ids)
+        out += b"C" + varint(len(c)) + varint(len(ids)) + b"".join(varint(t) for t in ids)
+    n_extra = 0
+    for flags, s in extra:
+        if decodes_past_unicode(s):
+            continue
+        ids = llm.tokenize(s, add_bos=False, special=bool(flags & 1))
+        out += b"X" + bytes([flags]) + varint(len(s)) + s + varint(len(ids))
+        out += b"".join(varint(t) for t in ids)
+        n_extra += 1
+    out += b"E"
+    with open(path, "wb") as f:
+        f.write(lzma.compress(bytes(out), preset=9 | lzma.PRESET_EXTREME))
+    return n_tokens, n_extra
+
+
+def main_reuse(argv):
+    corpus_dir = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                               "..", "data", "tokenizer"))
+    if len(argv) >= 2 and argv[0] == "--corpus-dir":
+        corpus_dir, argv = argv[1], argv[2:]
+    if len(argv) != 2:
+        sys.exit("usage: make-tokenizer-ref.py --reuse-corpus [--corpus-dir DIR] MODEL.gguf OUTDIR")
+    from llama_cpp import Llama
+    model, outdir = argv
+    llm = Llama(model_path=model, vocab_only=True, verbose=False)
+    chunks, extra = read_committed(corpus_dir)
+    extra += [(flags, s) for flags in (0, 1) for s in MORE_SPECIAL_SAMPLES]
+    os.makedirs(outdir, exist_ok=True)
+    n_tokens, n_extra = write_ids(llm, chunks, extra, os.path.join(outdir, "ids.bin.xz"))
+    print(f"{len(chunks)} chunks, {sum(len(c) for c in chunks)} bytes (from {corpus_dir}), "
+          f"{n_tokens} tokens, {n_extra} extra samples")
+
+
 def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "--reuse-corpus":
+        main_reuse(sys.argv[2:])
+        return
     if len(sys.argv) != 3:
-        sys.exit("usage: make-tokenizer-ref.py MODEL.gguf OUTDIR")
+        sys.exit("usage: make-tokenizer-ref.py MODEL.gguf OUTDIR\n"
+                 "       make-tokenizer-ref.py --reuse-corpus [--corpus-dir DIR] MODEL.gguf OUTDIR")
     from llama_cpp import Llama
     model, outdir = sys.argv[1], sys.argv[2]
     llm = Llama(model_path=model, vocab_only=True, verbose=False)
@@ -321,29 +445,12 @@ def main():
     corpus = b"".join(merged)
     corpus.decode("utf-8")
 
-    out = bytearray(b"QTOKREF1")
-    out += varint(llm.n_vocab())
-    n_tokens = 0
-    for c in merged:
-        ids = llm.tokenize(c, add_bos=False, special=False)
-        n_tokens += len(ids)
-        out += b"C" + varint(len(c)) + varint(len(ids)) + b"".join(varint(t) for t in ids)
-    n_extra = 0
-    for flags, samples in ((0, invalid_samples(rng)), (0, SPECIAL_SAMPLES), (1, SPECIAL_SAMPLES)):
-        for s in samples:
-            if decodes_past_unicode(s):
-                continue
-            ids = llm.tokenize(s, add_bos=False, special=bool(flags & 1))
-            out += b"X" + bytes([flags]) + varint(len(s)) + s + varint(len(ids))
-            out += b"".join(varint(t) for t in ids)
-            n_extra += 1
-    out += b"E"
-
+    extra = [(flags, s) for flags, samples in ((0, invalid_samples(rng)), (0, SPECIAL_SAMPLES),
+                                                (1, SPECIAL_SAMPLES)) for s in samples]
     os.makedirs(outdir, exist_ok=True)
+    n_tokens, n_extra = write_ids(llm, merged, extra, os.path.join(outdir, "ids.bin.xz"))
     with open(os.path.join(outdir, "corpus.txt.xz"), "wb") as f:
         f.write(lzma.compress(corpus, preset=9 | lzma.PRESET_EXTREME))
-    with open(os.path.join(outdir, "ids.bin.xz"), "wb") as f:
-        f.write(lzma.compress(bytes(out), preset=9 | lzma.PRESET_EXTREME))
     print(f"{len(merged)} chunks, {len(corpus)} bytes, {n_tokens} tokens, {n_extra} extra samples")
 
 
