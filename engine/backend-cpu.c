@@ -276,6 +276,12 @@ static void cpu_kv_store(struct backend *be, uint32_t layer, uint32_t pos0, size
 	quant_f32_to_fp16_row(v, c->v + base, n_tok * row);
 }
 
+/* Up to this many keys (the query's position + 1) attention takes the exact path, which
+ * gives llama.cpp's bits: the default model's whole trained window, with room for the
+ * longest prompts tests/t4001-niah.sh compares (4096 tokens plus the answer). Beyond it the
+ * fast paths take over; they agree with it to about 1e-5 per output. */
+#define ATTN_EXACT_MAX_KEYS 8192
+
 struct attn_job {
 	struct cpu_backend *c;
 	uint32_t layer;
@@ -337,7 +343,15 @@ static void attend_exact(struct attn_job *j, size_t t, uint32_t h, float *scores
 	size_t hd = c->shape.head_dim;
 	size_t row = (size_t)c->shape.n_head_kv * hd;
 	uint32_t g = h / (j->n_head / c->shape.n_head_kv);
-	size_t pos = (size_t)j->pos0 + t, k0 = window_start(pos, j->window), n = pos + 1 - k0;
+	/* A sliding window within the exact window runs over every key from 0 with the ones
+	 * before it masked, as llama.cpp's full-size window cache does (the same sums in the
+	 * same lanes); beyond, over the window alone. */
+	size_t pos = (size_t)j->pos0 + t, k0 = window_start(pos, j->window), masked = 0;
+	if (k0 > 0 && pos < ATTN_EXACT_MAX_KEYS) {
+		masked = k0;
+		k0 = 0;
+	}
+	size_t n = pos + 1 - k0;
 	const uint16_t *kb = c->k + ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
 	const uint16_t *vb = c->v + ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
 	int gemm = j->n_tok >= 2;
@@ -350,6 +364,8 @@ static void attend_exact(struct attn_job *j, size_t t, uint32_t h, float *scores
 		ek->qk_gemm(q, kb, row, n, hd, j->scale, scores);
 	else
 		ek->qk_vec_dot(q, kb, row, n, hd, j->scale, scores);
+	for (size_t p = 0; p < masked; p++)
+		scores[p] = -INFINITY;
 	ek->softmax(scores, n);
 	float *out = j->out + (t * j->n_head + h) * hd;
 	if (gemm && hd % 4 == 0)
@@ -537,11 +553,6 @@ static void decode_attention(struct cpu_backend *c, uint32_t layer, const float 
 	}
 }
 
-/* Up to this many keys (the query's position + 1) attention takes the exact path, which
- * gives llama.cpp's bits: the default model's whole trained window, with room for the
- * longest prompts tests/t4001-niah.sh compares (4096 tokens plus the answer). Beyond it the
- * fast paths take over; they agree with it to about 1e-5 per output. */
-#define ATTN_EXACT_MAX_KEYS 8192
 
 static void cpu_attention(struct backend *be, uint32_t layer, const float *q, size_t n_tok,
     uint32_t pos0, uint32_t n_head, float scale, uint32_t window, float *out)

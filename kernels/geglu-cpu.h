@@ -5,7 +5,8 @@
 
 #include <stddef.h>
 
-/* GELU's tanh form in fp32: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))). */
+/* GELU's tanh form in fp32: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), 1 + 0.044715 x^2
+ * fused as fmaf(0.044715 x, x, 1). */
 float gelu_tanh(float x);
 
 /* out[i] = gelu(gate[i]) * up[i] for i < n as ggml computes it: gate <= -10 gives 0, gate >=

@@ -10,9 +10,13 @@
 
 #define TILE_BYTES (16 * 1024)   /* weight bytes per tile: well inside a 32-48 KiB L1d */
 #define TOKEN_BLOCK 64           /* tokens whose activations stay in L2 per pass over a tile */
+_Static_assert(TOKEN_BLOCK % 4 == 0 && QUANT_MAX_NX == 4,
+    "token groups must stay aligned to 4 (the q4_K gemm/gemv split)");
 
 struct matmul_job {
 	quant_dot_fn dot;
+	quant_dot_fn dot_tail;        /* tokens from split on: llama.cpp's gemv order for q4_K */
+	size_t split;
 	quant_dot_rows_fn dot_rows;   /* QUANT_ROWS_NW rows at a time, or NULL */
 	const unsigned char *w;       /* the first weight row */
 	size_t row_bytes;             /* bytes per weight row */
@@ -43,9 +47,9 @@ static void run_chunk(const struct matmul_job *job, size_t r0, size_t r1)
 						job->dot_rows(n, job->w + r * job->row_bytes,
 						    job->row_bytes, a, act->stride, nx,
 						    job->y + t * n_rows + r, n_rows);
+				quant_dot_fn dot = t >= job->split ? job->dot_tail : job->dot;
 				for (; r < tr1; r++) {
-					job->dot(n, job->w + r * job->row_bytes, a, act->stride, nx,
-					    out);
+					dot(n, job->w + r * job->row_bytes, a, act->stride, nx, out);
 					for (int k = 0; k < nx; k++)
 						job->y[(t + (size_t)k) * n_rows + r] = out[k];
 				}
@@ -90,9 +94,14 @@ int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum g
 	if (n_rows == 0 || act->n_rows == 0)
 		return 0;
 
-	int x8 = (flags & MATMUL_Q4_K_X8) && type == GGML_TYPE_Q4_K && k->dot_q4_K_x8 != NULL;
+	/* llama.cpp's repacked q4_K: whole groups of four tokens through its gemm (when there are
+	 * more than three), the rest through its gemv; token groups here are aligned to 4 */
+	int x8 = (flags & MATMUL_Q4_K_X8) && type == GGML_TYPE_Q4_K;
+	size_t n_tok = act->n_rows;
 	struct matmul_job job = {
-		.dot = x8 ? k->dot_q4_K_x8 : k->dot[type],
+		.dot = x8 ? k->dot_q4_K_x8[1] : k->dot[type],
+		.dot_tail = x8 ? k->dot_q4_K_x8[0] : k->dot[type],
+		.split = x8 && n_tok > 3 ? n_tok - n_tok % 4 : x8 ? 0 : n_tok,
 		.dot_rows = x8 ? NULL : k->dot_rows[type],
 		.w = w,
 		.row_bytes = row_bytes,

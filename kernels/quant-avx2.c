@@ -238,9 +238,10 @@ DOTF_FN(dot_bf16, FK_BF16)
 
 /* --- K-quants --------------------------------------------------------------------------- */
 
-/* KK_Q4_K_X8: q4_K summed block by block, as llama.cpp's repacked q4_K kernels do
- * (quant.h, dot_q4_K_x8). */
-enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K, KK_Q4_K_X8 };
+/* KK_Q4_K_X8V, KK_Q4_K_X8G: q4_K as llama.cpp's repacked q4_K kernels sum it, its gemv
+ * block by block, its gemm 64 elements (two sub-blocks) at a time (quant.h, dot_q4_K_x8). */
+enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K, KK_Q4_K_X8V, KK_Q4_K_X8G };
+#define KK_X8(kk) ((kk) == KK_Q4_K_X8V || (kk) == KK_Q4_K_X8G)
 
 /* ggml's x86 order (kernels/quant-scalar.c, "K-quants"): per block 8 integer lanes (the
  * sub-block scales applied in madd_epi16, q6_K's -32 inside them) go into 8 float sums with a
@@ -302,7 +303,11 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 					__m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(qq + 32));
 					__m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), s_lo);
 					__m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), s_hi);
-					isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(p0, p1));
+					if (kk == KK_Q4_K_X8G)
+						sums[t] = fmaf(da[t][i] * d, (float)hsum8i(
+						    _mm256_add_epi32(p0, p1)), sums[t]);
+					else
+						isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(p0, p1));
 				}
 			}
 			/* mins: m[j] against sub-block j's sum, pairs of sub-blocks in 4 lanes */
@@ -313,7 +318,12 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 				    (bsum[t] + i * 16));
 				__m128i p = _mm_madd_epi16(mv, _mm_hadd_epi16(
 				    _mm256_castsi256_si128(b16), _mm256_extracti128_si256(b16, 1)));
-				if (kk == KK_Q4_K_X8) {
+				if (kk == KK_Q4_K_X8G) {
+					int32_t mlane[4];
+					_mm_storeu_si128((__m128i *)(void *)mlane, p);
+					for (int l = 0; l < 4; l++)
+						summs[t] = fmaf(da[t][i] * dmin, (float)mlane[l], summs[t]);
+				} else if (kk == KK_Q4_K_X8V) {
 					summs[t] = fmaf(da[t][i] * dmin, (float)hsum4i(p), summs[t]);
 				} else if (kk == KK_Q4_K) {
 					accm[t] = _mm_fmadd_ps(_mm_set1_ps(da[t][i] * dmin),
@@ -361,7 +371,7 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 		}
 #pragma GCC unroll 4
 		for (int t = 0; t < nx; t++) {
-			if (kk == KK_Q4_K_X8)
+			if (kk == KK_Q4_K_X8V)
 				sums[t] = fmaf(da[t][i] * d, (float)hsum8i(isum[t]), sums[t]);
 			else
 				acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da[t][i] * d),
@@ -370,7 +380,7 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++)
-		out[t] = kk == KK_Q4_K_X8 ? sums[t] - summs[t] :
+		out[t] = KK_X8(kk) ? sums[t] - summs[t] :
 		    hsum8(acc[t]) - (kk == KK_Q4_K ? hsum4(accm[t]) : summs[t]);
 }
 
@@ -390,7 +400,8 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 DOTK_FN(dot_q4_K, KK_Q4_K)
 DOTK_FN(dot_q5_K, KK_Q5_K)
 DOTK_FN(dot_q6_K, KK_Q6_K)
-DOTK_FN(dot_q4_K_x8, KK_Q4_K_X8)
+DOTK_FN(dot_q4_K_x8v, KK_Q4_K_X8V)
+DOTK_FN(dot_q4_K_x8g, KK_Q4_K_X8G)
 
 /* For quant-avx512.c, which uses these for single rows (measured faster there: the 256-bit
  * madd/add chain beats the 512-bit vpdpwssd one when only one activation row hides latency). */
@@ -551,7 +562,7 @@ const struct quant_kernels quant_kernels_avx2 = {
 		[GGML_TYPE_Q4_K] = "avx2", [GGML_TYPE_Q5_K] = "avx2",
 		[GGML_TYPE_Q6_K] = "avx2",
 	},
-	.dot_q4_K_x8 = dot_q4_K_x8,
+	.dot_q4_K_x8 = { dot_q4_K_x8v, dot_q4_K_x8g },
 	.fp16_to_f32 = fp16_to_f32,
 	.f32_to_fp16 = f32_to_fp16,
 	.act_q8_0 = quant_act_row_q8_0_avx2,

@@ -397,9 +397,10 @@ KERNEL_FN(dot_bf16, dotf, FK_BF16)
 
 /* --- K-quants --------------------------------------------------------------------------- */
 
-/* KK_Q4_K_X8: q4_K summed block by block, as llama.cpp's repacked q4_K kernels do
- * (quant.h, dot_q4_K_x8). */
-enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K, KK_Q4_K_X8 };
+/* KK_Q4_K_X8V, KK_Q4_K_X8G: q4_K as llama.cpp's repacked q4_K kernels sum it, its gemv
+ * block by block, its gemm 64 elements (two sub-blocks) at a time (quant.h, dot_q4_K_x8). */
+enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K, KK_Q4_K_X8V, KK_Q4_K_X8G };
+#define KK_X8(kk) ((kk) == KK_Q4_K_X8V || (kk) == KK_Q4_K_X8G)
 
 /* ggml's x86 order (kernels/quant-scalar.c, "K-quants"): the 16 integer lanes of a block
  * (scales applied with vpdpwssd, q6_K's -32 inside them) fold into ggml's 8 (lane k and k+8
@@ -465,6 +466,14 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 #pragma GCC unroll 4
 				for (int t = 0; t < nx; t++) {
 					__m512i a = _mm512_loadu_si512((const void *)(q[t] + i * QK_K + 64 * c));
+					if (kk == KK_Q4_K_X8G) {
+						__m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+						    _mm512_maddubs_epi16(u, a), sv);
+						sums[t] = fmaf(da[t][i] * d, (float)hsum8i(_mm256_add_epi32(
+						    _mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1))),
+						    sums[t]);
+						continue;
+					}
 					isum[t][c & 1] = _mm512_dpwssd_epi32(isum[t][c & 1],
 					    _mm512_maddubs_epi16(u, a), sv);
 				}
@@ -476,7 +485,12 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 				__m256i b16 = load256(bsum[t] + i * 16);
 				__m128i p = _mm_madd_epi16(mv, _mm_hadd_epi16(
 				    _mm256_castsi256_si128(b16), _mm256_extracti128_si256(b16, 1)));
-				if (kk == KK_Q4_K_X8) {
+				if (kk == KK_Q4_K_X8G) {
+					int32_t mlane[4];
+					_mm_storeu_si128((__m128i *)(void *)mlane, p);
+					for (int l = 0; l < 4; l++)
+						summs[t] = fmaf(da[t][i] * dmin, (float)mlane[l], summs[t]);
+				} else if (kk == KK_Q4_K_X8V) {
 					summs[t] = fmaf(da[t][i] * dmin, (float)hsum4i(p), summs[t]);
 				} else if (kk == KK_Q4_K) {
 					accm[t] = _mm_fmadd_ps(_mm_set1_ps(da[t][i] * dmin),
@@ -529,7 +543,7 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 			__m512i s = _mm512_add_epi32(isum[t][0], isum[t][1]);
 			__m256i f = _mm256_add_epi32(_mm512_castsi512_si256(s),
 			    _mm512_extracti64x4_epi64(s, 1));
-			if (kk == KK_Q4_K_X8)
+			if (kk == KK_Q4_K_X8V)
 				sums[t] = fmaf(da[t][i] * d, (float)hsum8i(f), sums[t]);
 			else
 				acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da[t][i] * d),
@@ -538,14 +552,15 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++)
-		out[t] = kk == KK_Q4_K_X8 ? sums[t] - summs[t] :
+		out[t] = KK_X8(kk) ? sums[t] - summs[t] :
 		    hsum8(acc[t]) - (kk == KK_Q4_K ? hsum4(accm[t]) : summs[t]);
 }
 
 KERNEL_FN(dot_q4_K_512, dotk, KK_Q4_K)
 KERNEL_FN(dot_q5_K_512, dotk, KK_Q5_K)
 KERNEL_FN(dot_q6_K, dotk, KK_Q6_K)
-KERNEL_FN(dot_q4_K_x8, dotk, KK_Q4_K_X8)
+KERNEL_FN(dot_q4_K_x8v, dotk, KK_Q4_K_X8V)
+KERNEL_FN(dot_q4_K_x8g, dotk, KK_Q4_K_X8G)
 
 /* One activation row (decode): the AVX2 kernels are faster for q4_K/q5_K, see quant-avx2.c. */
 static AVX512 void dot_q4_K(size_t n, const void *w, const unsigned char *act, size_t stride,
@@ -617,7 +632,7 @@ const struct quant_kernels quant_kernels_avx512 = {
 		[GGML_TYPE_Q4_K] = "avx512+avx2", [GGML_TYPE_Q5_K] = "avx512+avx2",
 		[GGML_TYPE_Q6_K] = "avx512",
 	},
-	.dot_q4_K_x8 = dot_q4_K_x8,
+	.dot_q4_K_x8 = { dot_q4_K_x8v, dot_q4_K_x8g },
 	.fp16_to_f32 = fp16_to_f32,
 	.f32_to_fp16 = f32_to_fp16,
 	.act_q8_0 = quant_act_row_q8_0_avx2,

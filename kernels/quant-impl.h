@@ -142,6 +142,7 @@ void quant_dot_q8_0_scalar(size_t, const void *, const unsigned char *, size_t, 
 void quant_dot_q4_K_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
 void quant_dot_q5_K_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
 void quant_dot_q6_K_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
-void quant_dot_q4_K_x8_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q4_K_x8v_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
+void quant_dot_q4_K_x8g_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
 
 #endif

@@ -244,9 +244,10 @@ static float dot_q4_K_one(size_t n, const void *w, const unsigned char *act)
 	return dot_k_one(n, w, act, KQ_Q4_K);
 }
 
-/* q4_K as llama.cpp's repacked kernels (ggml_gemv/gemm_q4_K_8x8_q8_K) sum it: each block's
- * whole integer sum and minimum sum, one fused multiply-add each into two running sums. */
-static float dot_q4_K_x8_one(size_t n, const void *w, const unsigned char *act)
+/* q4_K as llama.cpp's repacked kernels sum it: the gemv (ggml_gemv_q4_K_8x8_q8_K) adds each
+ * block's whole integer sum and minimum sum with one fused multiply-add each, the gemm
+ * (ggml_gemm_q4_K_8x8_q8_K) each 64 elements' (two sub-blocks). */
+static float dot_q4_K_x8_one(size_t n, const void *w, const unsigned char *act, int step)
 {
 	const int8_t *q = act_q(act);
 	const float *da = act_d(act, n);
@@ -257,15 +258,29 @@ static float dot_q4_K_x8_one(size_t n, const void *w, const unsigned char *act)
 	for (size_t i = 0; i < n / QK_K; i++) {
 		uint8_t m[8];
 		k_block_values(&b[i], KQ_Q4_K, v, sc, m);
-		int32_t s = 0, sm = 0;
-		for (int p = 0; p < QK_K; p++)
-			s += sc[p] * v[p] * q[i * QK_K + p];
-		for (int j = 0; j < 8; j++)
-			sm += m[j] * (bsum[i * 16 + 2 * j] + bsum[i * 16 + 2 * j + 1]);
-		sum = fmaf(da[i] * quant_fp16_to_f32(b[i].d), (float)s, sum);
-		summ = fmaf(da[i] * quant_fp16_to_f32(b[i].dmin), (float)sm, summ);
+		float d = da[i] * quant_fp16_to_f32(b[i].d);
+		float dmin = da[i] * quant_fp16_to_f32(b[i].dmin);
+		for (int p0 = 0; p0 < QK_K; p0 += step) {
+			int32_t s = 0, sm = 0;
+			for (int p = p0; p < p0 + step; p++)
+				s += sc[p] * v[p] * q[i * QK_K + p];
+			for (int j = p0 / 32; j < (p0 + step) / 32; j++)
+				sm += m[j] * (bsum[i * 16 + 2 * j] + bsum[i * 16 + 2 * j + 1]);
+			sum = fmaf(d, (float)s, sum);
+			summ = fmaf(dmin, (float)sm, summ);
+		}
 	}
 	return sum - summ;
+}
+
+static float dot_q4_K_x8v_one(size_t n, const void *w, const unsigned char *act)
+{
+	return dot_q4_K_x8_one(n, w, act, QK_K);
+}
+
+static float dot_q4_K_x8g_one(size_t n, const void *w, const unsigned char *act)
+{
+	return dot_q4_K_x8_one(n, w, act, 64);
 }
 
 static float dot_q5_K_one(size_t n, const void *w, const unsigned char *act)
@@ -289,7 +304,8 @@ SCALAR_WRAP(quant_dot_q8_0_scalar, dot_q8_0_one)
 SCALAR_WRAP(quant_dot_q4_K_scalar, dot_q4_K_one)
 SCALAR_WRAP(quant_dot_q5_K_scalar, dot_q5_K_one)
 SCALAR_WRAP(quant_dot_q6_K_scalar, dot_q6_K_one)
-SCALAR_WRAP(quant_dot_q4_K_x8_scalar, dot_q4_K_x8_one)
+SCALAR_WRAP(quant_dot_q4_K_x8v_scalar, dot_q4_K_x8v_one)
+SCALAR_WRAP(quant_dot_q4_K_x8g_scalar, dot_q4_K_x8g_one)
 
 static void fp16_to_f32_scalar(const uint16_t *x, float *y, size_t n)
 {
@@ -326,7 +342,7 @@ const struct quant_kernels quant_kernels_scalar = {
 		[GGML_TYPE_Q4_K] = "scalar", [GGML_TYPE_Q5_K] = "scalar",
 		[GGML_TYPE_Q6_K] = "scalar",
 	},
-	.dot_q4_K_x8 = quant_dot_q4_K_x8_scalar,
+	.dot_q4_K_x8 = { quant_dot_q4_K_x8v_scalar, quant_dot_q4_K_x8g_scalar },
 	.fp16_to_f32 = fp16_to_f32_scalar,
 	.f32_to_fp16 = f32_to_fp16_scalar,
 	.act_q8_0 = quant_act_row_q8_0_scalar,

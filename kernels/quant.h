@@ -237,10 +237,11 @@ struct quant_kernels {
 	quant_dot_fn dot[GGML_TYPE_COUNT_];         /* NULL for types without kernels */
 	quant_dot_rows_fn dot_rows[GGML_TYPE_COUNT_];  /* NULL where the level has none */
 	const char *dot_level[GGML_TYPE_COUNT_];    /* which implementation dot[t] is */
-	/* q4_K in the order of llama.cpp's repacked q4_K kernels (block by block, not in
-	 * vec_dot's 8 lanes); its CPU backend repacks every q4_K matrix with rows % 8 == 0
-	 * that a matrix product reads (matmul.h, MATMUL_Q4_K_X8) */
-	quant_dot_fn dot_q4_K_x8;
+	/* q4_K in the orders of llama.cpp's repacked q4_K kernels, not vec_dot's 8 lanes: [0]
+	 * its gemv's (block by block), [1] its gemm's (64 elements at a time). Its CPU backend
+	 * repacks every q4_K matrix with rows % 8 == 0 that a matrix product reads (matmul.h,
+	 * MATMUL_Q4_K_X8) */
+	quant_dot_fn dot_q4_K_x8[2];
 	void (*fp16_to_f32)(const uint16_t *x, float *y, size_t n);
 	void (*f32_to_fp16)(const float *x, uint16_t *y, size_t n);
 	/* one activation row in the layout of struct quant_act; identical at every level */

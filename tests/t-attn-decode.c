@@ -224,6 +224,65 @@ static void backend_tests(void)
 	free(vf);
 }
 
+/* The backend's sliding window (gemma3's layers): 3 tokens of 4 heads over 1 KV head of 256
+ * (gemma3's shape) with a window of 100 keys, within the exact bound (keys before the window
+ * masked) and past it (the window alone), against the double reference over the window with
+ * fp16 probabilities; and a window that cuts nothing gives the unwindowed bits. */
+static void backend_window_tests(void)
+{
+	enum { N_CTX = 9003, KVH = 1, NH = 4, HD = 256, NT = 3, W = 100 };
+	size_t row = KVH * HD;
+	float *kf = xreallocarray(NULL, (size_t)N_CTX * row, sizeof(float));
+	float *vf = xreallocarray(NULL, (size_t)N_CTX * row, sizeof(float));
+	for (size_t i = 0; i < (size_t)N_CTX * row; i++) {
+		kf[i] = frand();
+		vf[i] = frand();
+	}
+	static float q[NT * NH * HD], out[NT * NH * HD], full[NT * NH * HD], cut[NT * NH * HD];
+	for (size_t i = 0; i < NT * NH * HD; i++)
+		q[i] = 2.0f * frand();
+	struct kv_shape shape = { 1, N_CTX, KVH, HD };
+	char *err = NULL;
+	struct backend *be;
+	if (backend_cpu_create(2, &be, &err) != 0 || be->ops->kv_alloc(be, &shape, &err) != 0) {
+		ok(0, "backend: %s", err);
+		free(err);
+		return;
+	}
+	be->ops->kv_store(be, 0, 0, N_CTX, kf, vf);
+	uint16_t *k = xreallocarray(NULL, (size_t)N_CTX * row, sizeof(uint16_t));
+	uint16_t *v = xreallocarray(NULL, (size_t)N_CTX * row, sizeof(uint16_t));
+	quant_f32_to_fp16_row(kf, k, (size_t)N_CTX * row);
+	quant_f32_to_fp16_row(vf, v, (size_t)N_CTX * row);
+	static const uint32_t starts[] = { 300, N_CTX - NT };
+	for (size_t c = 0; c < 2; c++) {
+		uint32_t pos0 = starts[c];
+		be->ops->attention(be, 0, q, NT, pos0, NH, 0.0625f, W, out);
+		double worst = 0, ref[HD];
+		for (size_t t = 0; t < NT; t++)
+			for (size_t h = 0; h < NH; h++) {
+				size_t r = t * NH + h, first = pos0 + t + 1 - W;
+				attn_reference(q + r * HD, W, k + first * row, v + first * row, row, HD,
+				    0.0625f, 1, ref, NULL);
+				for (size_t d = 0; d < HD; d++) {
+					double e = fabs(out[r * HD + d] - ref[d]);
+					worst = isnan(e) ? INFINITY : e > worst ? e : worst;
+				}
+			}
+		ok(worst < 2e-4, "backend window of %d keys at %u (%s): worst %.3g", W, pos0,
+		    c == 0 ? "keys before it masked" : "past the exact bound", worst);
+	}
+	/* a window that holds every key changes nothing */
+	be->ops->attention(be, 0, q, NT, 300, NH, 0.0625f, 0, full);
+	be->ops->attention(be, 0, q, NT, 300, NH, 0.0625f, 304, cut);
+	ok(memcmp(full, cut, sizeof full) == 0, "a window of every key gives the unwindowed bits");
+	be->ops->destroy(be);
+	free(k);
+	free(v);
+	free(kf);
+	free(vf);
+}
+
 int main(void)
 {
 	char *err = NULL;
@@ -239,6 +298,7 @@ int main(void)
 			kernel_tests(dk);
 	}
 	backend_tests();
+	backend_window_tests();
 	done_testing();
 	return exit_status();
 }
