@@ -560,9 +560,9 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 	struct cpu_backend *c = cpu(be);
 	if (window != 0 && (size_t)pos0 + n_tok > window) {
 		/* A sliding window cuts keys off the front, differently for each query: every
-		 * (token, head) pair goes through the exact path over its own window, which holds
-		 * at most `window` keys. Within the window nothing is cut and the paths below
-		 * serve. */
+		 * (token, head) pair goes through the exact path, which masks the keys before its
+		 * window up to ATTN_EXACT_MAX_KEYS and past it reads the window alone (attend_exact).
+		 * While no query's window cuts anything the paths below serve. */
 		struct attn_job j = { c, layer, q, n_tok, pos0, n_head, scale, out, window };
 		threadpool_run(c->pool, attn_exact_run, &j);
 		return;
