@@ -17,7 +17,8 @@ struct matmul_job {
 	quant_dot_fn dot;
 	quant_dot_fn dot_tail;        /* tokens from split on: llama.cpp's gemv order for q4_K */
 	size_t split;
-	quant_dot_rows_fn dot_rows;   /* QUANT_ROWS_NW rows at a time, or NULL */
+	quant_dot_rows_fn dot_rows;   /* QUANT_ROWS_NW rows at a time (tokens before split), or
+	                               * NULL */
 	const unsigned char *w;       /* the first weight row */
 	size_t row_bytes;             /* bytes per weight row */
 	size_t n_rows;
@@ -42,7 +43,7 @@ static void run_chunk(const struct matmul_job *job, size_t r0, size_t r1)
 				int nx = t1 - t < QUANT_MAX_NX ? (int)(t1 - t) : QUANT_MAX_NX;
 				const unsigned char *a = act->rows + t * act->stride;
 				size_t r = tr;
-				if (job->dot_rows != NULL)
+				if (job->dot_rows != NULL && t < job->split)
 					for (; r + QUANT_ROWS_NW <= tr1; r += QUANT_ROWS_NW)
 						job->dot_rows(n, job->w + r * job->row_bytes,
 						    job->row_bytes, a, act->stride, nx,
@@ -102,7 +103,7 @@ int matmul_act_with(const struct quant_kernels *k, struct threadpool *tp, enum g
 		.dot = x8 ? k->dot_q4_K_x8[1] : k->dot[type],
 		.dot_tail = x8 ? k->dot_q4_K_x8[0] : k->dot[type],
 		.split = x8 && n_tok > 3 ? n_tok - n_tok % 4 : x8 ? 0 : n_tok,
-		.dot_rows = x8 ? NULL : k->dot_rows[type],
+		.dot_rows = x8 ? k->dot_q4_K_x8g_rows : k->dot_rows[type],
 		.w = w,
 		.row_bytes = row_bytes,
 		.n_rows = n_rows,

@@ -12,7 +12,7 @@
 #include <immintrin.h>
 
 #ifndef QUANT_PREFETCH_GROUPS
-#define QUANT_PREFETCH_GROUPS 4   /* how many groups of rows ahead dot32_rows prefetches */
+#define QUANT_PREFETCH_GROUPS 4   /* how many groups of rows ahead dot32_rows_zmm prefetches */
 #endif
 #define AVX512_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define AVX512 __attribute__((target(AVX512_TARGET)))
@@ -172,96 +172,49 @@ KERNEL_FN(dot_q5_0, dot32, KIND_Q5_0)
 KERNEL_FN(dot_q5_1, dot32, KIND_Q5_1)
 KERNEL_FN(dot_q8_0, dot32, KIND_Q8_0)
 
-/* QUANT_ROWS_NW weight rows against nx activation rows: the float operations of dot32() for
- * each pair (so bit-identical results), with the activation block loaded once for all rows and
- * 4 * nx independent accumulators. The minimum terms of the 4 rows share one 4-lane register
- * (lane k: row k's running fma, as in dot32()). */
-AVX512_INLINE void dot32_rows(size_t n, const uint8_t *w, size_t w_stride,
+/* QUANT_ROWS_NW (4) weight rows against nx activation rows on 512-bit vectors: rows 2p and
+ * 2p+1 share a vector, lanes 0-7 and 8-15, each half holding exactly the 8 lane sums and the 8
+ * accumulators of dot32() for its row, so every float operation is dot32()'s (bit-identical
+ * results) while each instruction does the work of two. The activation block is loaded once
+ * for all four rows. The block headers of the four rows (scale, and minimum for q4_1/q5_1)
+ * are converted together. Signed weights go in as |w| with w's sign moved onto the activations,
+ * as dot32() does with vpsignb, which has no 512-bit form: a masked negation instead. */
+
+/* Rows r and r+1's 32 values of one block (block_w()'s values) in bytes 0-31 and 32-63. The
+ * nibbles become [lo(r) hi(r) lo(r+1) hi(r+1)] by duplicating each row's 16 bytes and
+ * shifting the upper copy by 4. */
+AVX512_INLINE __m512i pair_w(const uint8_t *b0, const uint8_t *b1, const enum kind kind)
+{
+	if (kind == KIND_Q8_0)
+		return _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0 + 2)), load256(b1 + 2),
+		    1);
+	const size_t qs = kind == KIND_Q4_0 ? 2 : kind == KIND_Q4_1 ? 4 : kind == KIND_Q5_0 ? 6 : 8;
+	const __m512i shift = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+	const __m512i sixteen = _mm512_set1_epi8(16);
+	__m512i w = _mm512_castsi256_si512(_mm256_inserti128_si256(
+	    _mm256_castsi128_si256(load128(b0 + qs)), load128(b1 + qs), 1));
+	w = _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2(w, w, 0x50), shift),
+	    _mm512_set1_epi8(0x0f));
+	if (kind == KIND_Q5_0 || kind == KIND_Q5_1) {
+		const size_t qh = kind == KIND_Q5_0 ? 2 : 4;
+		__mmask64 h = (__mmask64)load_u32_le(b0 + qh) |
+		    (__mmask64)load_u32_le(b1 + qh) << 32;
+		w = _mm512_mask_add_epi8(w, h, w, sixteen);
+	}
+	if (kind == KIND_Q4_0)
+		w = _mm512_sub_epi8(w, _mm512_set1_epi8(8));
+	else if (kind == KIND_Q5_0)
+		w = _mm512_sub_epi8(w, sixteen);
+	return w;
+}
+
+AVX512_INLINE void dot32_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
     const unsigned char *act, size_t stride, const int nx, float *out, size_t out_stride,
     const enum kind kind)
 {
-	enum { NW = QUANT_ROWS_NW };
+	_Static_assert(QUANT_ROWS_NW == 4, "dot32_rows_zmm pairs four rows");
 	const size_t bs = KIND_BYTES(kind);
 	const int has_m = kind == KIND_Q4_1 || kind == KIND_Q5_1;
-	const size_t nb = n / 32;
-	const int8_t *q[QUANT_MAX_NX];
-	const float *s[QUANT_MAX_NX], *dx[QUANT_MAX_NX];
-	__m256 acc[QUANT_MAX_NX][NW];
-	__m128 summs[QUANT_MAX_NX];
-#pragma GCC unroll 4
-	for (int t = 0; t < nx; t++) {
-		const unsigned char *row = act + (size_t)t * stride;
-		q[t] = act_q(row);
-		s[t] = act_s_q8_0(row, n);
-		dx[t] = act_dx_q8_0(row, n);
-		for (int k = 0; k < NW; k++)
-			acc[t][k] = _mm256_setzero_ps();
-		summs[t] = _mm_setzero_ps();
-	}
-	const __m256i zero = _mm256_setzero_si256();
-	/* The rows lie one after the other, so a matrix is one stream of bytes; but read four
-	 * short rows at a time it looks to the hardware prefetcher like four streams too short
-	 * to detect. Prefetch the group after next ourselves, spread over this group's blocks
-	 * (prefetches never fault, so running past the matrix's end is harmless). */
-	const size_t span = NW * w_stride;
-	const uint8_t *ahead = w + QUANT_PREFETCH_GROUPS * span;
-	size_t pf = 0;
-	for (size_t i = 0; i < nb; i++) {
-		for (size_t pf_end = span * (i + 1) / nb; pf < pf_end; pf += 64)
-			_mm_prefetch((const char *)(ahead + pf), _MM_HINT_T0);
-		__m256i wv[NW], u[NW];
-		__m256 dw[NW];
-		float m[NW] = { 0 };
-#pragma GCC unroll 4
-		for (int k = 0; k < NW; k++) {
-			const uint8_t *b = w + (size_t)k * w_stride + i * bs;
-			wv[k] = block_w(b, kind, &m[k]);
-			u[k] = has_m ? wv[k] : _mm256_sign_epi8(wv[k], wv[k]);
-			dw[k] = _mm256_set1_ps(load_fp16(b));
-		}
-		__m128 mv = _mm_setr_ps(m[0], m[1], m[2], m[3]);
-#pragma GCC unroll 4
-		for (int t = 0; t < nx; t++) {
-			__m256i a = load256(q[t] + 32 * i);
-			__m256 da = _mm256_load_ps(dx[t] + 8 * i);
-#pragma GCC unroll 4
-			for (int k = 0; k < NW; k++) {
-				__m256i ak = has_m ? a : _mm256_sign_epi8(a, wv[k]);
-				__m256i p = _mm256_dpbusd_epi32(zero, u[k], ak);
-				acc[t][k] = _mm256_fmadd_ps(_mm256_mul_ps(dw[k], da),
-				    _mm256_cvtepi32_ps(p), acc[t][k]);
-			}
-			if (has_m)
-				summs[t] = _mm_fmadd_ps(mv, _mm_set1_ps(s[t][i]), summs[t]);
-		}
-	}
-#pragma GCC unroll 4
-	for (int t = 0; t < nx; t++) {
-		float sm[NW];
-		_mm_storeu_ps(sm, summs[t]);
-		for (int k = 0; k < NW; k++)
-			out[(size_t)t * out_stride + (size_t)k] = hsum8(acc[t][k]) + sm[k];
-	}
-}
-
-#define ROWS_FN(name, kind)                                                              	static AVX512 void name(size_t n, const void *w, size_t w_stride,                	    const unsigned char *act, size_t stride, int nx, float *out, size_t out_stride) 	{                                                                                		for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride, 		    out += QUANT_MAX_NX * out_stride)                                    			dot32_rows(n, w, w_stride, act, stride, QUANT_MAX_NX, out, out_stride, kind); 		if (nx == 1) dot32_rows(n, w, w_stride, act, stride, 1, out, out_stride, kind); 		else if (nx == 2) dot32_rows(n, w, w_stride, act, stride, 2, out, out_stride, kind); 		else if (nx == 3) dot32_rows(n, w, w_stride, act, stride, 3, out, out_stride, kind); 		else if (nx == 4) dot32_rows(n, w, w_stride, act, stride, 4, out, out_stride, kind); 	}
-
-ROWS_FN(rows_q4_0, KIND_Q4_0)
-ROWS_FN(rows_q5_0, KIND_Q5_0)
-ROWS_FN(rows_q5_1, KIND_Q5_1)
-ROWS_FN(rows_q8_0, KIND_Q8_0)
-
-/* q4_1 rows on 512-bit vectors: rows 2p and 2p+1 share a vector, lanes 0-7 and 8-15, each
- * half holding exactly the 8 lane sums and the 8 accumulators of dot32() for its row, so every
- * float operation is dot32()'s (bit-identical results) while each instruction does the work
- * of two. The block headers (scale and minimum, adjacent fp16 values) of the four rows are
- * converted together. The nibbles of a row pair become [lo(row 2p) hi(row 2p) lo(row 2p+1)
- * hi(row 2p+1)] by duplicating each row's 16 bytes and shifting the upper copy by 4. */
-AVX512_INLINE void q4_1_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
-    const unsigned char *act, size_t stride, const int nx, float *out, size_t out_stride)
-{
-	_Static_assert(QUANT_ROWS_NW == 4, "q4_1_rows_zmm pairs four rows");
-	enum { BS = 20 };   /* sizeof(struct block_q4_1) */
 	const size_t nb = n / 32;
 	const int8_t *q[QUANT_MAX_NX];
 	const float *s[QUANT_MAX_NX], *dx[QUANT_MAX_NX];
@@ -276,20 +229,23 @@ AVX512_INLINE void q4_1_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
 		acc[t][0] = acc[t][1] = _mm512_setzero_ps();
 		summs[t] = _mm_setzero_ps();
 	}
-	const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(0x0f);
-	const __m512i shift = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
-	/* [d0 m0 d1 m1 d2 m2 d3 m3] -> [d0 x8, d1 x8], [d2 x8, d3 x8], [m0 m1 m2 m3] */
+	const __m512i zero = _mm512_setzero_si512();
+	/* [d0 x0 d1 x1 d2 x2 d3 x3] (x: the minimum where there is one, else the next two bytes
+	 * of the block, unused) -> [d0 x8, d1 x8], [d2 x8, d3 x8], [x0 x1 x2 x3] */
 	const __m512i i01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
 	const __m512i i23 = _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6);
 	const __m256i im = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
-	/* prefetch as dot32_rows() does */
+	/* The rows lie one after the other, so a matrix is one stream of bytes; but read four
+	 * short rows at a time it looks to the hardware prefetcher like four streams too short
+	 * to detect. Prefetch the group after next ourselves, spread over this group's blocks
+	 * (prefetches never fault, so running past the matrix's end is harmless). */
 	const size_t span = 4 * w_stride;
 	const uint8_t *ahead = w + QUANT_PREFETCH_GROUPS * span;
 	size_t pf = 0;
 	for (size_t i = 0; i < nb; i++) {
 		for (size_t pf_end = span * (i + 1) / nb; pf < pf_end; pf += 64)
 			_mm_prefetch((const char *)(ahead + pf), _MM_HINT_T0);
-		const uint8_t *b0 = w + i * BS, *b1 = b0 + w_stride;
+		const uint8_t *b0 = w + i * bs, *b1 = b0 + w_stride;
 		const uint8_t *b2 = b1 + w_stride, *b3 = b2 + w_stride;
 		__m128i hdr = _mm_cvtsi32_si128((int)load_u32_le(b0));
 		hdr = _mm_insert_epi32(hdr, (int)load_u32_le(b1), 1);
@@ -298,25 +254,29 @@ AVX512_INLINE void q4_1_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
 		__m256 dm = _mm256_cvtph_ps(hdr);
 		__m512 dmz = _mm512_castps256_ps512(dm);
 		__m512 d01 = _mm512_permutexvar_ps(i01, dmz), d23 = _mm512_permutexvar_ps(i23, dmz);
-		__m128 mv = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dm, im));
-		__m256i x01 = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(b0 + 4)),
-		    load128(b1 + 4), 1);
-		__m256i x23 = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(b2 + 4)),
-		    load128(b3 + 4), 1);
-		__m512i w01 = _mm512_castsi256_si512(x01), w23 = _mm512_castsi256_si512(x23);
-		w01 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2(w01, w01, 0x50),
-		    shift), m4);
-		w23 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2(w23, w23, 0x50),
-		    shift), m4);
+		__m128 mv = has_m ? _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dm, im))
+		    : _mm_setzero_ps();
+		__m512i w01 = pair_w(b0, b1, kind), w23 = pair_w(b2, b3, kind);
+		__m512i u01 = has_m ? w01 : _mm512_abs_epi8(w01);
+		__m512i u23 = has_m ? w23 : _mm512_abs_epi8(w23);
+		__mmask64 n01 = has_m ? 0 : _mm512_movepi8_mask(w01);
+		__mmask64 n23 = has_m ? 0 : _mm512_movepi8_mask(w23);
 #pragma GCC unroll 4
 		for (int t = 0; t < nx; t++) {
 			__m512i a = _mm512_broadcast_i64x4(load256(q[t] + 32 * i));
+			__m512i a01 = a, a23 = a;
+			if (!has_m) {
+				/* exact: the activations are never -128 */
+				a01 = _mm512_mask_sub_epi8(a, n01, zero, a);
+				a23 = _mm512_mask_sub_epi8(a, n23, zero, a);
+			}
 			__m512 da = _mm512_set1_ps(dx[t][8 * i]);
 			acc[t][0] = _mm512_fmadd_ps(_mm512_mul_ps(d01, da),
-			    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w01, a)), acc[t][0]);
+			    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, u01, a01)), acc[t][0]);
 			acc[t][1] = _mm512_fmadd_ps(_mm512_mul_ps(d23, da),
-			    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w23, a)), acc[t][1]);
-			summs[t] = _mm_fmadd_ps(mv, _mm_set1_ps(s[t][i]), summs[t]);
+			    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, u23, a23)), acc[t][1]);
+			if (has_m)
+				summs[t] = _mm_fmadd_ps(mv, _mm_set1_ps(s[t][i]), summs[t]);
 		}
 	}
 #pragma GCC unroll 4
@@ -333,17 +293,25 @@ AVX512_INLINE void q4_1_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
 	}
 }
 
-static AVX512 void rows_q4_1(size_t n, const void *w, size_t w_stride,
-    const unsigned char *act, size_t stride, int nx, float *out, size_t out_stride)
-{
-	for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride,
-	    out += QUANT_MAX_NX * out_stride)
-		q4_1_rows_zmm(n, w, w_stride, act, stride, QUANT_MAX_NX, out, out_stride);
-	if (nx == 1) q4_1_rows_zmm(n, w, w_stride, act, stride, 1, out, out_stride);
-	else if (nx == 2) q4_1_rows_zmm(n, w, w_stride, act, stride, 2, out, out_stride);
-	else if (nx == 3) q4_1_rows_zmm(n, w, w_stride, act, stride, 3, out, out_stride);
-	else if (nx == 4) q4_1_rows_zmm(n, w, w_stride, act, stride, 4, out, out_stride);
-}
+#define ROWS_FN(name, kind)                                                              \
+	static AVX512 void name(size_t n, const void *w, size_t w_stride,                \
+	    const unsigned char *act, size_t stride, int nx, float *out, size_t out_stride) \
+	{                                                                                \
+		for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride, \
+		    out += QUANT_MAX_NX * out_stride)                                    \
+			dot32_rows_zmm(n, w, w_stride, act, stride, QUANT_MAX_NX, out,    \
+			    out_stride, kind);                                           \
+		if (nx == 1) dot32_rows_zmm(n, w, w_stride, act, stride, 1, out, out_stride, kind); \
+		else if (nx == 2) dot32_rows_zmm(n, w, w_stride, act, stride, 2, out, out_stride, kind); \
+		else if (nx == 3) dot32_rows_zmm(n, w, w_stride, act, stride, 3, out, out_stride, kind); \
+		else if (nx == 4) dot32_rows_zmm(n, w, w_stride, act, stride, 4, out, out_stride, kind); \
+	}
+
+ROWS_FN(rows_q4_0, KIND_Q4_0)
+ROWS_FN(rows_q4_1, KIND_Q4_1)
+ROWS_FN(rows_q5_0, KIND_Q5_0)
+ROWS_FN(rows_q5_1, KIND_Q5_1)
+ROWS_FN(rows_q8_0, KIND_Q8_0)
 
 /* --- float weights ---------------------------------------------------------------------- */
 
@@ -562,6 +530,118 @@ KERNEL_FN(dot_q6_K, dotk, KK_Q6_K)
 KERNEL_FN(dot_q4_K_x8v, dotk, KK_Q4_K_X8V)
 KERNEL_FN(dot_q4_K_x8g, dotk, KK_Q4_K_X8G)
 
+/* q4_K in llama.cpp's gemm order (KK_Q4_K_X8G above) for QUANT_ROWS_NW (4) weight rows at
+ * once: per row and activation row the float operations of dotk() (bit-identical results),
+ * with the four rows' integer sums of 64 elements reduced together and their fused
+ * multiply-adds done side by side, a row per lane. The weights of a block are unpacked once
+ * for every activation row. */
+
+/* Lane k: the sum of the 16 lanes of the k-th vector (exact: integers). */
+AVX512_INLINE __m128i hsum4x16i(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+#define HALVES(x) _mm256_add_epi32(_mm512_castsi512_si256(x), _mm512_extracti64x4_epi64(x, 1))
+	__m256i ab = _mm256_hadd_epi32(HALVES(a), HALVES(b));
+	__m256i cd = _mm256_hadd_epi32(HALVES(c), HALVES(d));
+#undef HALVES
+	__m256i s = _mm256_hadd_epi32(ab, cd);
+	return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+AVX512_INLINE void q4_K_x8g_rows(size_t n, const uint8_t *w, size_t w_stride,
+    const unsigned char *act, size_t stride, const int nx, float *out, size_t out_stride)
+{
+	_Static_assert(QUANT_ROWS_NW == 4, "q4_K_x8g_rows takes four rows");
+	enum { BS = 144 };   /* sizeof(block_q4_K) */
+	const size_t nb = n / QK_K;
+	const int8_t *q[QUANT_MAX_NX];
+	const float *da[QUANT_MAX_NX];
+	const int16_t *bsum[QUANT_MAX_NX];
+	__m128 sums[QUANT_MAX_NX], summs[QUANT_MAX_NX];
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++) {
+		const unsigned char *row = act + (size_t)t * stride;
+		q[t] = act_q(row);
+		da[t] = act_d(row, n);
+		bsum[t] = act_bsum_q8_K(row, n);
+		sums[t] = summs[t] = _mm_setzero_ps();
+	}
+	const __m256i m4 = _mm256_set1_epi8(0xf);
+	const __m512i pick = _mm512_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	for (size_t i = 0; i < nb; i++) {
+		/* u[c][r]: row r's 64 weights of chunk c (its 32 low nibbles, then its 32 high
+		 * ones); sv[c][r]: their sub-block scales as 16-bit words; mv[r]: the minimums */
+		__m512i u[4][4], sv[4][4];
+		__m128i mv[4];
+		float d[4], dmin[4];
+#pragma GCC unroll 4
+		for (int r = 0; r < 4; r++) {
+			const uint8_t *b = w + (size_t)r * w_stride + i * BS;
+			uint64_t sc64, mn64;
+			unpack_scales_k4_u64(b + 4, &sc64, &mn64);
+			__m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(
+			    _mm_set_epi64x(0, (long long)sc64)));
+			mv[r] = _mm_cvtepu8_epi16(_mm_set_epi64x(0, (long long)mn64));
+			d[r] = load_fp16(b);
+			dmin[r] = load_fp16(b + 2);
+#pragma GCC unroll 4
+			for (int c = 0; c < 4; c++) {
+				__m256i v = load256(b + 16 + 32 * c);
+				u[c][r] = _mm512_inserti64x4(_mm512_castsi256_si512(
+				    _mm256_and_si256(v, m4)), _mm256_and_si256(_mm256_srli_epi16(v, 4),
+				    m4), 1);
+				sv[c][r] = _mm512_permutexvar_epi16(_mm512_add_epi16(pick,
+				    _mm512_set1_epi16((short)(2 * c))), sc16);
+			}
+		}
+		const __m128 d4 = _mm_loadu_ps(d), dmin4 = _mm_loadu_ps(dmin);
+#pragma GCC unroll 4
+		for (int t = 0; t < nx; t++) {
+			const __m128 dat = _mm_set1_ps(da[t][i]);
+			const __m128 dd = _mm_mul_ps(dat, d4), ddm = _mm_mul_ps(dat, dmin4);
+#pragma GCC unroll 4
+			for (int c = 0; c < 4; c++) {
+				__m512i a = _mm512_loadu_si512((const void *)(q[t] + i * QK_K + 64 * c));
+				__m512i s[4];
+#pragma GCC unroll 4
+				for (int r = 0; r < 4; r++)
+					s[r] = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+					    _mm512_maddubs_epi16(u[c][r], a), sv[c][r]);
+				sums[t] = _mm_fmadd_ps(dd, _mm_cvtepi32_ps(hsum4x16i(s[0], s[1], s[2],
+				    s[3])), sums[t]);
+			}
+			/* minimums: 4 lanes per row (pairs of sub-blocks), added lane by lane */
+			__m256i b16 = load256(bsum[t] + i * 16);
+			__m128i hb = _mm_hadd_epi16(_mm256_castsi256_si128(b16),
+			    _mm256_extracti128_si256(b16, 1));
+			__m128 p0 = _mm_castsi128_ps(_mm_madd_epi16(mv[0], hb));
+			__m128 p1 = _mm_castsi128_ps(_mm_madd_epi16(mv[1], hb));
+			__m128 p2 = _mm_castsi128_ps(_mm_madd_epi16(mv[2], hb));
+			__m128 p3 = _mm_castsi128_ps(_mm_madd_epi16(mv[3], hb));
+			_MM_TRANSPOSE4_PS(p0, p1, p2, p3);   /* p_l: lane l of every row */
+			summs[t] = _mm_fmadd_ps(ddm, _mm_cvtepi32_ps(_mm_castps_si128(p0)), summs[t]);
+			summs[t] = _mm_fmadd_ps(ddm, _mm_cvtepi32_ps(_mm_castps_si128(p1)), summs[t]);
+			summs[t] = _mm_fmadd_ps(ddm, _mm_cvtepi32_ps(_mm_castps_si128(p2)), summs[t]);
+			summs[t] = _mm_fmadd_ps(ddm, _mm_cvtepi32_ps(_mm_castps_si128(p3)), summs[t]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < nx; t++)
+		_mm_storeu_ps(out + (size_t)t * out_stride, _mm_sub_ps(sums[t], summs[t]));
+}
+
+static AVX512 void rows_q4_K_x8g(size_t n, const void *w, size_t w_stride,
+    const unsigned char *act, size_t stride, int nx, float *out, size_t out_stride)
+{
+	for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride,
+	    out += QUANT_MAX_NX * out_stride)
+		q4_K_x8g_rows(n, w, w_stride, act, stride, QUANT_MAX_NX, out, out_stride);
+	if (nx == 1) q4_K_x8g_rows(n, w, w_stride, act, stride, 1, out, out_stride);
+	else if (nx == 2) q4_K_x8g_rows(n, w, w_stride, act, stride, 2, out, out_stride);
+	else if (nx == 3) q4_K_x8g_rows(n, w, w_stride, act, stride, 3, out, out_stride);
+	else if (nx == 4) q4_K_x8g_rows(n, w, w_stride, act, stride, 4, out, out_stride);
+}
+
 /* One activation row (decode): the AVX2 kernels are faster for q4_K/q5_K, see quant-avx2.c. */
 static AVX512 void dot_q4_K(size_t n, const void *w, const unsigned char *act, size_t stride,
     int nx, float *out)
@@ -633,6 +713,7 @@ const struct quant_kernels quant_kernels_avx512 = {
 		[GGML_TYPE_Q6_K] = "avx512",
 	},
 	.dot_q4_K_x8 = { dot_q4_K_x8v, dot_q4_K_x8g },
+	.dot_q4_K_x8g_rows = rows_q4_K_x8g,
 	.fp16_to_f32 = fp16_to_f32,
 	.f32_to_fp16 = f32_to_fp16,
 	.act_q8_0 = quant_act_row_q8_0_avx2,

@@ -242,6 +242,7 @@ struct quant_kernels {
 	 * repacks every q4_K matrix with rows % 8 == 0 that a matrix product reads (matmul.h,
 	 * MATMUL_Q4_K_X8) */
 	quant_dot_fn dot_q4_K_x8[2];
+	quant_dot_rows_fn dot_q4_K_x8g_rows;      /* [1]'s order, QUANT_ROWS_NW rows; or NULL */
 	void (*fp16_to_f32)(const uint16_t *x, float *y, size_t n);
 	void (*f32_to_fp16)(const float *x, uint16_t *y, size_t n);
 	/* one activation row in the layout of struct quant_act; identical at every level */

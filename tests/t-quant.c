@@ -671,6 +671,61 @@ static void test_matmul(void)
 
 /* --- the default model -------------------------------------------------------------------- */
 
+/* q4_K products in llama.cpp's repacked orders (MATMUL_Q4_K_X8) at every level: each token's
+ * output is bit for bit what the level's per-row kernel in that token's order gives (gemm for
+ * the whole groups of four tokens, gemv for the rest), whatever the rows, tokens and threads. */
+static void test_matmul_q4_K_x8(void)
+{
+	static const size_t rows_list[] = { 8, 13, 64 };
+	static const size_t tok_list[] = { 1, 3, 4, 7, 66 };
+	const size_t n = 256 * 3, max_rows = 64, max_tok = 66;
+	size_t row_bytes;
+	quant_row_size(GGML_TYPE_Q4_K, n, &row_bytes, NULL);
+	uint8_t *w = xmalloc(row_bytes * max_rows);
+	for (size_t r = 0; r < max_rows; r++) {
+		void *row = random_row(GGML_TYPE_Q4_K, n);
+		memcpy(w + r * row_bytes, row, row_bytes);
+		free(row);
+	}
+	float *x = random_floats(n * max_tok, 1.0f), *y = xmalloc(max_rows * max_tok * sizeof *y);
+	struct threadpool *pool;
+	char *err = NULL;
+	if (threadpool_create(2, &pool, &err) < 0)
+		fatal("%s", err);
+	for (int l = 0; l <= (int)max_level; l++) {
+		const struct quant_kernels *k = quant_kernels_for((enum cpu_simd_level)l);
+		if (k == NULL || k->dot_q4_K_x8[0] == NULL)
+			continue;
+		int bad = 0, runs = 0;
+		for (size_t ri = 0; ri < Q_ARRAY_LEN(rows_list); ri++)
+		for (size_t ki = 0; ki < Q_ARRAY_LEN(tok_list); ki++) {
+			size_t nr = rows_list[ri], nt = tok_list[ki];
+			size_t split = nt > 3 ? nt - nt % 4 : 0;
+			struct quant_act act = QUANT_ACT_INIT;
+			if (quant_act_prepare(&act, GGML_TYPE_Q4_K, x, nt, n, NULL, &err) < 0 ||
+			    matmul_act_with(k, pool, GGML_TYPE_Q4_K, w, nr, &act, MATMUL_Q4_K_X8, y,
+			    &err) < 0)
+				fatal("%s", err);
+			for (size_t r = 0; r < nr; r++)
+				for (size_t t = 0; t < nt; t++) {
+					float one;
+					k->dot_q4_K_x8[t < split](n, w + r * row_bytes,
+					    act.rows + t * act.stride, act.stride, 1, &one);
+					bad += y[t * nr + r] != one;
+				}
+			quant_act_free(&act);
+			runs++;
+		}
+		ok(bad == 0, "%s q4_K in llama.cpp's repacked orders: matmul == per-row kernels, "
+		    "bit for bit (%d shapes%s)", k->name, runs,
+		    k->dot_q4_K_x8g_rows ? ", 4-row gemm kernel" : "");
+	}
+	threadpool_destroy(pool);
+	free(w);
+	free(x);
+	free(y);
+}
+
 static void test_model_rows(void)
 {
 	const char *model = getenv("QUIRE_TEST_MODEL");
@@ -794,6 +849,7 @@ int main(void)
 	test_act_quantization();
 	test_dots();
 	test_matmul();
+	test_matmul_q4_K_x8();
 	test_model_rows();
 	done_testing();
 	return exit_status();
