@@ -10,7 +10,7 @@
 
 #define TILE_BYTES (16 * 1024)   /* weight bytes per tile: well inside a 32-48 KiB L1d */
 #define TOKEN_BLOCK 64           /* tokens whose activations stay in L2 per pass over a tile */
-_Static_assert(TOKEN_BLOCK % 4 == 0 && QUANT_MAX_NX == 4,
+_Static_assert(TOKEN_BLOCK % QUANT_ROWS_MAX_NX == 0 && QUANT_MAX_NX == 4,
     "token groups must stay aligned to 4 (the q4_K gemm/gemv split)");
 
 struct matmul_job {
@@ -39,20 +39,30 @@ static void run_chunk(const struct matmul_job *job, size_t r0, size_t r1)
 		size_t t1 = t0 + TOKEN_BLOCK < n_tok ? t0 + TOKEN_BLOCK : n_tok;
 		for (size_t tr = r0; tr < r1; tr += job->tile_rows) {
 			size_t tr1 = tr + job->tile_rows < r1 ? tr + job->tile_rows : r1;
-			for (size_t t = t0; t < t1; t += QUANT_MAX_NX) {
-				int nx = t1 - t < QUANT_MAX_NX ? (int)(t1 - t) : QUANT_MAX_NX;
-				const unsigned char *a = act->rows + t * act->stride;
+			for (size_t t = t0, step; t < t1; t += step) {
+				/* up to QUANT_ROWS_MAX_NX tokens through the multi-row kernel (never
+				 * across split), the rows it leaves four tokens at a time */
+				int rows = job->dot_rows != NULL && t < job->split;
+				size_t lim = rows && job->split < t1 ? job->split : t1;
+				size_t most = rows ? QUANT_ROWS_MAX_NX : QUANT_MAX_NX;
+				step = lim - t < most ? lim - t : most;
 				size_t r = tr;
-				if (job->dot_rows != NULL && t < job->split)
+				if (rows)
 					for (; r + QUANT_ROWS_NW <= tr1; r += QUANT_ROWS_NW)
 						job->dot_rows(n, job->w + r * job->row_bytes,
-						    job->row_bytes, a, act->stride, nx,
-						    job->y + t * n_rows + r, n_rows);
-				quant_dot_fn dot = t >= job->split ? job->dot_tail : job->dot;
-				for (; r < tr1; r++) {
-					dot(n, job->w + r * job->row_bytes, a, act->stride, nx, out);
-					for (int k = 0; k < nx; k++)
-						job->y[(t + (size_t)k) * n_rows + r] = out[k];
+						    job->row_bytes, act->rows + t * act->stride,
+						    act->stride, (int)step, job->y + t * n_rows + r,
+						    n_rows);
+				for (size_t u = t; u < t + step && r < tr1; u += QUANT_MAX_NX) {
+					int nx = t + step - u < QUANT_MAX_NX ? (int)(t + step - u)
+					    : QUANT_MAX_NX;
+					quant_dot_fn dot = u >= job->split ? job->dot_tail : job->dot;
+					for (size_t rr = r; rr < tr1; rr++) {
+						dot(n, job->w + rr * job->row_bytes,
+						    act->rows + u * act->stride, act->stride, nx, out);
+						for (int k = 0; k < nx; k++)
+							job->y[(u + (size_t)k) * n_rows + rr] = out[k];
+					}
 				}
 			}
 		}

@@ -216,11 +216,11 @@ AVX512_INLINE void dot32_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
 	const size_t bs = KIND_BYTES(kind);
 	const int has_m = kind == KIND_Q4_1 || kind == KIND_Q5_1;
 	const size_t nb = n / 32;
-	const int8_t *q[QUANT_MAX_NX];
-	const float *s[QUANT_MAX_NX], *dx[QUANT_MAX_NX];
-	__m512 acc[QUANT_MAX_NX][2];
-	__m128 summs[QUANT_MAX_NX];
-#pragma GCC unroll 4
+	const int8_t *q[QUANT_ROWS_MAX_NX];
+	const float *s[QUANT_ROWS_MAX_NX], *dx[QUANT_ROWS_MAX_NX];
+	__m512 acc[QUANT_ROWS_MAX_NX][2];
+	__m128 summs[QUANT_ROWS_MAX_NX];
+#pragma GCC unroll 8
 	for (int t = 0; t < nx; t++) {
 		const unsigned char *row = act + (size_t)t * stride;
 		q[t] = act_q(row);
@@ -261,7 +261,7 @@ AVX512_INLINE void dot32_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
 		__m512i u23 = has_m ? w23 : _mm512_abs_epi8(w23);
 		__mmask64 n01 = has_m ? 0 : _mm512_movepi8_mask(w01);
 		__mmask64 n23 = has_m ? 0 : _mm512_movepi8_mask(w23);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int t = 0; t < nx; t++) {
 			__m512i a = _mm512_broadcast_i64x4(load256(q[t] + 32 * i));
 			__m512i a01 = a, a23 = a;
@@ -279,7 +279,7 @@ AVX512_INLINE void dot32_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
 				summs[t] = _mm_fmadd_ps(mv, _mm_set1_ps(s[t][i]), summs[t]);
 		}
 	}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int t = 0; t < nx; t++) {
 		float sm[4];
 		_mm_storeu_ps(sm, summs[t]);
@@ -293,18 +293,29 @@ AVX512_INLINE void dot32_rows_zmm(size_t n, const uint8_t *w, size_t w_stride,
 	}
 }
 
+/* Each rows kernel expands its template for nx = 1..QUANT_ROWS_MAX_NX (accumulators stay in
+ * registers) and splits a larger nx. */
+#define ROWS_DISPATCH(tmpl, ...)                                                         \
+	for (; nx > QUANT_ROWS_MAX_NX; nx -= QUANT_ROWS_MAX_NX,                          \
+	    act += QUANT_ROWS_MAX_NX * stride, out += QUANT_ROWS_MAX_NX * out_stride)    \
+		tmpl(n, w, w_stride, act, stride, QUANT_ROWS_MAX_NX, out, out_stride __VA_ARGS__); \
+	switch (nx) {                                                                    \
+	case 1: tmpl(n, w, w_stride, act, stride, 1, out, out_stride __VA_ARGS__); break; \
+	case 2: tmpl(n, w, w_stride, act, stride, 2, out, out_stride __VA_ARGS__); break; \
+	case 3: tmpl(n, w, w_stride, act, stride, 3, out, out_stride __VA_ARGS__); break; \
+	case 4: tmpl(n, w, w_stride, act, stride, 4, out, out_stride __VA_ARGS__); break; \
+	case 5: tmpl(n, w, w_stride, act, stride, 5, out, out_stride __VA_ARGS__); break; \
+	case 6: tmpl(n, w, w_stride, act, stride, 6, out, out_stride __VA_ARGS__); break; \
+	case 7: tmpl(n, w, w_stride, act, stride, 7, out, out_stride __VA_ARGS__); break; \
+	case 8: tmpl(n, w, w_stride, act, stride, 8, out, out_stride __VA_ARGS__); break; \
+	default: break;                                                                  \
+	}
+
 #define ROWS_FN(name, kind)                                                              \
 	static AVX512 void name(size_t n, const void *w, size_t w_stride,                \
 	    const unsigned char *act, size_t stride, int nx, float *out, size_t out_stride) \
 	{                                                                                \
-		for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride, \
-		    out += QUANT_MAX_NX * out_stride)                                    \
-			dot32_rows_zmm(n, w, w_stride, act, stride, QUANT_MAX_NX, out,    \
-			    out_stride, kind);                                           \
-		if (nx == 1) dot32_rows_zmm(n, w, w_stride, act, stride, 1, out, out_stride, kind); \
-		else if (nx == 2) dot32_rows_zmm(n, w, w_stride, act, stride, 2, out, out_stride, kind); \
-		else if (nx == 3) dot32_rows_zmm(n, w, w_stride, act, stride, 3, out, out_stride, kind); \
-		else if (nx == 4) dot32_rows_zmm(n, w, w_stride, act, stride, 4, out, out_stride, kind); \
+		ROWS_DISPATCH(dot32_rows_zmm, , kind)                                    \
 	}
 
 ROWS_FN(rows_q4_0, KIND_Q4_0)
@@ -553,11 +564,11 @@ AVX512_INLINE void q4_K_x8g_rows(size_t n, const uint8_t *w, size_t w_stride,
 	_Static_assert(QUANT_ROWS_NW == 4, "q4_K_x8g_rows takes four rows");
 	enum { BS = 144 };   /* sizeof(block_q4_K) */
 	const size_t nb = n / QK_K;
-	const int8_t *q[QUANT_MAX_NX];
-	const float *da[QUANT_MAX_NX];
-	const int16_t *bsum[QUANT_MAX_NX];
-	__m128 sums[QUANT_MAX_NX], summs[QUANT_MAX_NX];
-#pragma GCC unroll 4
+	const int8_t *q[QUANT_ROWS_MAX_NX];
+	const float *da[QUANT_ROWS_MAX_NX];
+	const int16_t *bsum[QUANT_ROWS_MAX_NX];
+	__m128 sums[QUANT_ROWS_MAX_NX], summs[QUANT_ROWS_MAX_NX];
+#pragma GCC unroll 8
 	for (int t = 0; t < nx; t++) {
 		const unsigned char *row = act + (size_t)t * stride;
 		q[t] = act_q(row);
@@ -595,7 +606,7 @@ AVX512_INLINE void q4_K_x8g_rows(size_t n, const uint8_t *w, size_t w_stride,
 			}
 		}
 		const __m128 d4 = _mm_loadu_ps(d), dmin4 = _mm_loadu_ps(dmin);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int t = 0; t < nx; t++) {
 			const __m128 dat = _mm_set1_ps(da[t][i]);
 			const __m128 dd = _mm_mul_ps(dat, d4), ddm = _mm_mul_ps(dat, dmin4);
@@ -625,7 +636,7 @@ AVX512_INLINE void q4_K_x8g_rows(size_t n, const uint8_t *w, size_t w_stride,
 			summs[t] = _mm_fmadd_ps(ddm, _mm_cvtepi32_ps(_mm_castps_si128(p3)), summs[t]);
 		}
 	}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int t = 0; t < nx; t++)
 		_mm_storeu_ps(out + (size_t)t * out_stride, _mm_sub_ps(sums[t], summs[t]));
 }
@@ -633,13 +644,7 @@ AVX512_INLINE void q4_K_x8g_rows(size_t n, const uint8_t *w, size_t w_stride,
 static AVX512 void rows_q4_K_x8g(size_t n, const void *w, size_t w_stride,
     const unsigned char *act, size_t stride, int nx, float *out, size_t out_stride)
 {
-	for (; nx > QUANT_MAX_NX; nx -= QUANT_MAX_NX, act += QUANT_MAX_NX * stride,
-	    out += QUANT_MAX_NX * out_stride)
-		q4_K_x8g_rows(n, w, w_stride, act, stride, QUANT_MAX_NX, out, out_stride);
-	if (nx == 1) q4_K_x8g_rows(n, w, w_stride, act, stride, 1, out, out_stride);
-	else if (nx == 2) q4_K_x8g_rows(n, w, w_stride, act, stride, 2, out, out_stride);
-	else if (nx == 3) q4_K_x8g_rows(n, w, w_stride, act, stride, 3, out, out_stride);
-	else if (nx == 4) q4_K_x8g_rows(n, w, w_stride, act, stride, 4, out, out_stride);
+	ROWS_DISPATCH(q4_K_x8g_rows, )
 }
 
 /* One activation row (decode): the AVX2 kernels are faster for q4_K/q5_K, see quant-avx2.c. */

@@ -224,11 +224,13 @@ void quant_act_free(struct quant_act *a);
 typedef void (*quant_dot_fn)(size_t n, const void *w, const unsigned char *act,
     size_t act_stride, int nx, float *out);
 
-/* The same for QUANT_ROWS_NW weight rows at once (row k at w + k * w_stride): out[t * out_stride
- * + k] = dot(weight row k, activation row t), each exactly as quant_dot_fn computes it. Several
- * weight rows per call let one activation load serve them all and, with one activation row
- * (decode), give the core independent chains of additions to overlap. */
+/* The same for QUANT_ROWS_NW weight rows at once (row k at w + k * w_stride) and nx up to
+ * QUANT_ROWS_MAX_NX: out[t * out_stride + k] = dot(weight row k, activation row t), each
+ * exactly as quant_dot_fn computes it. Several weight rows per call let one activation load
+ * serve them all and, with one activation row (decode), give the core independent chains of
+ * additions to overlap; more activation rows share each unpacked block of weights. */
 #define QUANT_ROWS_NW 4
+#define QUANT_ROWS_MAX_NX 8
 typedef void (*quant_dot_rows_fn)(size_t n, const void *w, size_t w_stride,
     const unsigned char *act, size_t act_stride, int nx, float *out, size_t out_stride);
 

@@ -340,7 +340,7 @@ static size_t test_cols(enum ggml_type t)
 
 static void test_dots(void)
 {
-	enum { ROWS = 6, NX = 7 };
+	enum { ROWS = 6, NX = 9 };   /* NX > QUANT_ROWS_MAX_NX: every split */
 	_Static_assert(ROWS >= QUANT_ROWS_NW + 1, "enough rows for dot_rows");
 	for (size_t ti = 0; ti < Q_ARRAY_LEN(all_types); ti++) {
 		enum ggml_type t = all_types[ti];
