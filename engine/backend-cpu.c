@@ -343,13 +343,16 @@ static void attend_exact(struct attn_job *j, size_t t, uint32_t h, float *scores
 	size_t hd = c->shape.head_dim;
 	size_t row = (size_t)c->shape.n_head_kv * hd;
 	uint32_t g = h / (j->n_head / c->shape.n_head_kv);
-	/* A sliding window within the exact window runs over every key from 0 with the ones
-	 * before it masked, as llama.cpp's full-size window cache does (the same sums in the
-	 * same lanes); beyond, over the window alone. */
+	/* A sliding window within the exact window runs as llama.cpp's full-size window cache
+	 * does: over every key from 0 with the ones before the window masked, so that the keys
+	 * it sees fall into the same lanes and chunks of every sum. The masked keys add exact
+	 * zeros (probability 0) to those sums, so whole 64-key steps of them from key 0 are
+	 * skipped: every lane (p % 16 in gemm and the softmax, p % 64 in vec_dot) and vec_dot's
+	 * tail stay where they were. Beyond the exact window, the window alone. */
 	size_t pos = (size_t)j->pos0 + t, k0 = window_start(pos, j->window), masked = 0;
 	if (k0 > 0 && pos < ATTN_EXACT_MAX_KEYS) {
-		masked = k0;
-		k0 = 0;
+		masked = k0 % 64;
+		k0 -= masked;
 	}
 	size_t n = pos + 1 - k0;
 	const uint16_t *kb = c->k + ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
