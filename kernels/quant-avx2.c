@@ -257,12 +257,9 @@ AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size
 	__m256 acc[QUANT_MAX_NX];
 	__m128 accm[QUANT_MAX_NX];
 	float summs[QUANT_MAX_NX], sums[QUANT_MAX_NX];
+	act_rows_q8_K(act, stride, nx, n, q, da, bsum);
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++) {
-		const unsigned char *row = act + (size_t)t * stride;
-		q[t] = act_q(row);
-		da[t] = act_d(row, n);
-		bsum[t] = act_bsum_q8_K(row, n);
 		acc[t] = _mm256_setzero_ps();
 		accm[t] = _mm_setzero_ps();
 		summs[t] = sums[t] = 0;

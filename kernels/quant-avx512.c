@@ -396,12 +396,9 @@ AVX512_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, si
 	__m256 acc[QUANT_MAX_NX];
 	__m128 accm[QUANT_MAX_NX];
 	float summs[QUANT_MAX_NX], sums[QUANT_MAX_NX];
+	act_rows_q8_K(act, stride, nx, n, q, da, bsum);
 #pragma GCC unroll 4
 	for (int t = 0; t < nx; t++) {
-		const unsigned char *row = act + (size_t)t * stride;
-		q[t] = act_q(row);
-		da[t] = act_d(row, n);
-		bsum[t] = act_bsum_q8_K(row, n);
 		acc[t] = _mm256_setzero_ps();
 		accm[t] = _mm_setzero_ps();
 		summs[t] = sums[t] = 0;
@@ -568,14 +565,10 @@ AVX512_INLINE void q4_K_x8g_rows(size_t n, const uint8_t *w, size_t w_stride,
 	const float *da[QUANT_ROWS_MAX_NX];
 	const int16_t *bsum[QUANT_ROWS_MAX_NX];
 	__m128 sums[QUANT_ROWS_MAX_NX], summs[QUANT_ROWS_MAX_NX];
+	act_rows_q8_K(act, stride, nx, n, q, da, bsum);
 #pragma GCC unroll 8
-	for (int t = 0; t < nx; t++) {
-		const unsigned char *row = act + (size_t)t * stride;
-		q[t] = act_q(row);
-		da[t] = act_d(row, n);
-		bsum[t] = act_bsum_q8_K(row, n);
+	for (int t = 0; t < nx; t++)
 		sums[t] = summs[t] = _mm_setzero_ps();
-	}
 	const __m256i m4 = _mm256_set1_epi8(0xf);
 	const __m512i pick = _mm512_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);

@@ -31,6 +31,18 @@ static inline const int16_t *act_bsum_q8_K(const unsigned char *row, size_t n)
 {
 	return (const int16_t *)(const void *)(row + n + 4 * (n / QK_K));
 }
+/* The parts of nx Q8_K activation rows (row t at act + t * stride) that the K-quant kernels
+ * read: values, block scales, 16-element sums. */
+static inline void act_rows_q8_K(const unsigned char *act, size_t stride, int nx, size_t n,
+    const int8_t **q, const float **d, const int16_t **bsum)
+{
+	for (int t = 0; t < nx; t++) {
+		const unsigned char *row = act + (size_t)t * stride;
+		q[t] = act_q(row);
+		d[t] = act_d(row, n);
+		bsum[t] = act_bsum_q8_K(row, n);
+	}
+}
 /* Q8_0 rows also hold each block scale repeated 8 times (64-byte aligned), so a 512-bit
  * kernel scales the 16 lane sums of two blocks with one memory operand. */
 static inline size_t act_dx_offset_q8_0(size_t n)
