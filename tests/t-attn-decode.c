@@ -168,6 +168,17 @@ static void kernel_tests(const struct attn_decode_kernels *dk)
 	ok(e < 2e-6, "%s: 4 merged parts equal one call: worst %.3g", dk->name, e);
 }
 
+/* n random keys' and values' floats, for the backend tests. */
+static void random_kv(size_t n, float **k, float **v)
+{
+	*k = xreallocarray(NULL, n, sizeof(float));
+	*v = xreallocarray(NULL, n, sizeof(float));
+	for (size_t i = 0; i < n; i++) {
+		(*k)[i] = frand();
+		(*v)[i] = frand();
+	}
+}
+
 /* The CPU backend past ATTN_EXACT_MAX_KEYS (8192): 3 tokens of 9 heads over 3 KV heads at
  * positions 9000..9002 against the double reference; 1 and 2 threads give the same bits. */
 static void backend_tests(void)
@@ -175,12 +186,8 @@ static void backend_tests(void)
 	enum { N_CTX = 9003, KVH = 3, NH = 9, HD = 64, NT = 3 };
 	const uint32_t pos0 = N_CTX - NT;
 	size_t row = KVH * HD;
-	float *kf = xreallocarray(NULL, (size_t)N_CTX * row, sizeof(float));
-	float *vf = xreallocarray(NULL, (size_t)N_CTX * row, sizeof(float));
-	for (size_t i = 0; i < (size_t)N_CTX * row; i++) {
-		kf[i] = frand();
-		vf[i] = frand();
-	}
+	float *kf, *vf;
+	random_kv((size_t)N_CTX * row, &kf, &vf);
 	float q[NT * NH * HD], out[2][NT * NH * HD];
 	for (size_t i = 0; i < NT * NH * HD; i++)
 		q[i] = 4.0f * frand();
@@ -232,12 +239,8 @@ static void backend_window_tests(void)
 {
 	enum { N_CTX = 9003, KVH = 1, NH = 4, HD = 256, NT = 3, W = 100 };
 	size_t row = KVH * HD;
-	float *kf = xreallocarray(NULL, (size_t)N_CTX * row, sizeof(float));
-	float *vf = xreallocarray(NULL, (size_t)N_CTX * row, sizeof(float));
-	for (size_t i = 0; i < (size_t)N_CTX * row; i++) {
-		kf[i] = frand();
-		vf[i] = frand();
-	}
+	float *kf, *vf;
+	random_kv((size_t)N_CTX * row, &kf, &vf);
 	static float q[NT * NH * HD], out[NT * NH * HD], full[NT * NH * HD], cut[NT * NH * HD];
 	for (size_t i = 0; i < NT * NH * HD; i++)
 		q[i] = 2.0f * frand();
