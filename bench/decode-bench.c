@@ -6,7 +6,9 @@
  *
  *   make bench/decode-bench && bench/decode-bench [DEPTH [THREADS [LAYERS [REPS]]]]
  * Defaults: depth 16384, 2 threads, 30 layers, 20 tokens; SmolLM2-135M's attention shape
- * (9 query heads, 3 KV heads of 64). QUIRE_SIMD picks the level as for quire. */
+ * (9 query heads, 3 KV heads of 64). QUIRE_SIMD picks the level as for quire. KV=q8_0 runs
+ * the q8_0 kernel (kernels/attn-decode-q8.h) over keys and values in the CPU backend's q8_0
+ * layout instead. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernels/attn-decode-q8.h"
 #include "kernels/attn-decode.h"
 #include "kernels/cpu-features.h"
 #include "kernels/quant.h"
@@ -26,8 +29,11 @@
 
 struct job {
 	const uint16_t *k, *v;         /* one layer: [pos][N_KV * HD] */
+	const int8_t *kq, *vq;         /* q8_0: the same shape in int8 */
+	const uint16_t *ks, *vs;       /* q8_0: scales [N_KV * HD / 32][n_keys] */
 	size_t n_keys, n_parts;
 	const float *q;                /* N_HEAD * HD */
+	const struct attn_q8_query *qq; /* q8_0: the same rows, made once per token */
 	float *o, *lse;                /* per part: N_HEAD * HD, N_HEAD */
 	_Atomic size_t next;
 };
@@ -55,6 +61,18 @@ static void run_part(struct job *j, size_t part, float *scratch)
 			lim[h] = (uint32_t)nk;
 		}
 		size_t base = k0 * N_KV * HD + g * HD;
+		if (j->kq != NULL) {
+			/* the backend's layout: one KV head after the other, the keys in groups */
+			size_t sb = g * HD / 32 * j->n_keys + k0, hb = (g * j->n_keys + k0) * HD;
+			struct attn_q8_kv kv = { j->kq + hb, j->vq + hb, j->ks + sb, j->vs + sb, HD,
+			    j->n_keys };
+			const struct attn_q8_query *qq[N_HEAD / N_KV];
+			for (size_t h = 0; h < N_HEAD / N_KV; h++)
+				qq[h] = j->qq + g * (N_HEAD / N_KV) + h;
+			attn_decode_q8_active()->run(qq, lim, N_HEAD / N_KV, &kv, nk, HD, op,
+			    j->lse + part * N_HEAD + g * (N_HEAD / N_KV), scratch);
+			continue;
+		}
 		dk->run(qp, lim, N_HEAD / N_KV, j->k + base, j->v + base, N_KV * HD, nk, HD,
 		    0.125f, op, j->lse + part * N_HEAD + g * (N_HEAD / N_KV), scratch);
 	}
@@ -87,6 +105,10 @@ int main(int argc, char **argv)
 	long threads = argc > 2 ? strtol(argv[2], NULL, 10) : 2;
 	long layers = argc > 3 ? strtol(argv[3], NULL, 10) : 30;
 	long reps = argc > 4 ? strtol(argv[4], NULL, 10) : 20;
+	if (getenv("KV") != NULL && depth % 16 != 0) {
+		fprintf(stderr, "decode-bench: KV=q8_0 takes a depth that is a multiple of 16\n");
+		return 2;
+	}
 	if (depth < 1 || depth > (1L << 22) || threads < 1 || threads > 64 || layers < 1 ||
 	    layers > 200 || reps < 1) {
 		fprintf(stderr, "usage: decode-bench [DEPTH [THREADS [LAYERS [REPS]]]]\n");
@@ -98,7 +120,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	size_t row = N_KV * HD, per = (size_t)depth * row;
+	int q8 = getenv("KV") != NULL && strcmp(getenv("KV"), "q8_0") == 0;
 	uint16_t **lk = calloc((size_t)layers, sizeof *lk), **lv = calloc((size_t)layers, sizeof *lv);
+	int8_t **lkq = calloc((size_t)layers, sizeof *lkq), **lvq = calloc((size_t)layers,
+	    sizeof *lvq);
 	uint64_t x = 1;
 	for (long l = 0; l < layers; l++) {
 		lk[l] = aligned_alloc(64, per * 2);
@@ -108,12 +133,24 @@ int main(int argc, char **argv)
 			lk[l][i] = quant_f32_to_fp16((float)((x >> 40) & 0xffff) / 65536.0f - 0.5f);
 			lv[l][i] = quant_f32_to_fp16((float)((x >> 20) & 0xffff) / 65536.0f - 0.5f);
 		}
+		if (!q8)
+			continue;
+		/* random int8 values; the scales (fp16, [block][pos]) reuse the front of lk and lv */
+		lkq[l] = aligned_alloc(64, per);
+		lvq[l] = aligned_alloc(64, per);
+		for (size_t i = 0; i < per; i++) {
+			lkq[l][i] = (int8_t)(lk[l][i] & 0xff);
+			lvq[l][i] = (int8_t)(lv[l][i] & 0xff);
+		}
+		for (size_t i = 0; i < per / 32; i++)
+			lk[l][i] = lv[l][i] = quant_f32_to_fp16(0.004f);
 	}
 	size_t n_parts = ((size_t)depth + PART - 1) / PART;
 	float *q = malloc(N_HEAD * HD * sizeof(float));
 	for (int i = 0; i < N_HEAD * HD; i++)
 		q[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
 	float *o = malloc(n_parts * N_HEAD * HD * sizeof(float));
+	struct attn_q8_query *qq = aligned_alloc(64, N_HEAD * sizeof(*qq));
 	float *lse = malloc(n_parts * N_HEAD * sizeof(float));
 	pthread_barrier_t go, done;
 	pthread_barrier_init(&go, NULL, (unsigned)threads + 1);
@@ -122,6 +159,8 @@ int main(int argc, char **argv)
 	struct worker *w = calloc((size_t)threads, sizeof *w);
 	pthread_t *tid = calloc((size_t)threads, sizeof *tid);
 	size_t sf = (attn_decode_scratch_floats(HD) + 15) & ~(size_t)15;
+	size_t sf8 = (attn_decode_q8_scratch_floats(HD) + 15) & ~(size_t)15;
+	sf = sf8 > sf ? sf8 : sf;
 	for (long t = 0; t < threads; t++) {
 		w[t] = (struct worker){ &job, aligned_alloc(64, sf * sizeof(float)), &go, &done,
 		    (int)layers, (int)reps, lk, lv };
@@ -133,9 +172,18 @@ int main(int argc, char **argv)
 		for (long l = 0; l < layers; l++) {
 			job.k = lk[l];
 			job.v = lv[l];
+			job.kq = q8 ? lkq[l] : NULL;
+			job.vq = q8 ? lvq[l] : NULL;
+			job.ks = lk[l];
+			job.vs = lv[l];
 			job.n_keys = (size_t)depth;
 			job.n_parts = n_parts;
 			job.q = q;
+			if (q8) {   /* once per layer, as the backend does */
+				for (int h = 0; h < N_HEAD; h++)
+					attn_decode_q8_query(q + h * HD, HD, 0.125f, &qq[h]);
+				job.qq = qq;
+			}
 			job.o = o;
 			job.lse = lse;
 			atomic_store(&job.next, 0);
@@ -149,9 +197,10 @@ int main(int argc, char **argv)
 	pthread_barrier_wait(&go);
 	for (long t = 0; t < threads; t++)
 		pthread_join(tid[t], NULL);
-	double bytes = 2.0 * (double)per * 2.0 * (double)layers;
-	printf("%s: depth %ld, %ld layers, %ld threads: best %.2f ms per token (%.1f tokens/s), "
-	    "KV %.0f MB at %.1f GB/s\n", attn_decode_active()->name, depth, layers, threads,
+	double bytes = 2.0 * (double)per * (q8 ? 1.0 + 2.0 / 32 : 2.0) * (double)layers;
+	printf("%s%s: depth %ld, %ld layers, %ld threads: best %.2f ms per token (%.1f tokens/s), "
+	    "KV %.0f MB at %.1f GB/s\n", q8 ? attn_decode_q8_active()->name :
+	    attn_decode_active()->name, q8 ? " q8_0" : "", depth, layers, threads,
 	    best * 1e3, 1.0 / best, bytes / 1e6, bytes / best / 1e9);
 	return 0;
 }

@@ -8,6 +8,8 @@ Usage: /opt/quire-ref/bin/python bench/side-by-side-llamacpp.py MODEL THREADS N_
        REPS DEPTH...
 With FLASH=1 in the environment llama.cpp runs with flash attention (its rows then say
 "llama.cpp FA"), which is faster at depth on the CPU: compare against the faster of the two.
+With KV=q8_0 its KV cache holds q8_0 keys and values (llama.cpp needs flash attention for a
+quantized V cache, so this takes FLASH=1 too); the default is f16.
 """
 import os
 import statistics
@@ -28,9 +30,14 @@ def main():
     depths = [int(x) for x in sys.argv[6:]]
     n_ctx = max(depths) + max(n_prompt, n_gen) + 16
     flash = os.environ.get("FLASH") == "1"
+    kv = os.environ.get("KV", "f16")
+    if kv not in ("f16", "q8_0") or (kv == "q8_0" and not flash):
+        sys.exit("side-by-side-llamacpp: KV must be f16, or q8_0 with FLASH=1")
     name = "llama.cpp FA" if flash else "llama.cpp"
+    kv_type = {"f16": 1, "q8_0": 8}[kv]  # ggml_type ids: GGML_TYPE_F16, GGML_TYPE_Q8_0
     llm = Llama(model_path=model, n_ctx=n_ctx, n_batch=512, n_ubatch=512, n_threads=threads,
-                n_threads_batch=threads, logits_all=False, verbose=False, flash_attn=flash)
+                n_threads_batch=threads, logits_all=False, verbose=False, flash_attn=flash,
+                type_k=kv_type, type_v=kv_type)
     rng = np.random.default_rng(1234)
     n_vocab = llm.n_vocab()
     for depth in depths:

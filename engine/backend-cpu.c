@@ -1,5 +1,6 @@
 /* backend-cpu.c: the CPU backend: matrix products through kernels/matmul, attention over an
- * fp16 KV memory through kernels/attn-cpu, everything split over a persistent thread pool. */
+ * fp16 or q8_0 KV memory through kernels/attn-*, everything split over a persistent thread
+ * pool. */
 #include "engine/backend.h"
 
 #include <float.h>
@@ -11,6 +12,7 @@
 #include "engine/gguf.h"
 #include "engine/rope.h"
 #include "kernels/attn-cpu.h"
+#include "kernels/attn-decode-q8.h"
 #include "kernels/attn-decode.h"
 #include "kernels/attn-exact-block.h"
 #include "kernels/attn-exact.h"
@@ -33,6 +35,19 @@ struct cpu_backend {
 	swiglu_row_fn swiglu;           /* SwiGLU rows with ggml's arithmetic */
 	struct kv_shape shape;
 	uint16_t *k, *v;               /* fp16: [layer][pos][n_head_kv*head_dim] */
+	/* q8_0 (shape.type == KV_Q8_0) instead, one KV head after the other: the int8 values
+	 * [layer][head][n_ctx16 positions][head_dim] (the keys in kernels/attn-decode-q8.h's
+	 * groups of 16 positions, n_ctx16 = n_ctx rounded up to 16) and their block scales
+	 * (fp16) [layer][head][block][n_ctx], a block's scales of consecutive positions side by
+	 * side. The paths without a q8_0 kernel read one layer's keys and values converted to
+	 * fp16 in stage_k and stage_v. */
+	size_t n_ctx16;
+	int8_t *kq, *vq;
+	uint16_t *ks, *vs;
+	uint16_t *stage_k, *stage_v;   /* fp16: [pos][n_head_kv*head_dim], one layer */
+	const struct attn_decode_q8_kernels *dq;
+	struct attn_q8_query *dec_q8;  /* q8_0 decode: the query rows in Q8_0 numbers */
+	size_t dec_q8_cap;             /* rows it holds */
 	float *scores;                 /* per thread: n_ctx logits */
 	float *head_out;               /* per thread: head_dim accumulators */
 	float *flash_scratch;          /* per thread: attn_flash_scratch_floats(), 64-aligned */
@@ -202,6 +217,15 @@ static void kv_release(struct cpu_backend *c)
 {
 	free(c->k);
 	free(c->v);
+	free(c->kq);
+	free(c->vq);
+	free(c->ks);
+	free(c->vs);
+	free(c->stage_k);
+	free(c->stage_v);
+	free(c->dec_q8);
+	c->dec_q8 = NULL;
+	c->dec_q8_cap = 0;
 	free(c->scores);
 	free(c->head_out);
 	free(c->flash_scratch);
@@ -209,7 +233,8 @@ static void kv_release(struct cpu_backend *c)
 	free(c->dec_o);
 	free(c->dec_lse);
 	free(c->blk_scratch);
-	c->k = c->v = NULL;
+	c->k = c->v = c->ks = c->vs = c->stage_k = c->stage_v = NULL;
+	c->kq = c->vq = NULL;
 	c->scores = c->head_out = c->flash_scratch = c->dec_scratch = NULL;
 	c->dec_o = c->dec_lse = c->blk_scratch = NULL;
 	c->dec_cap = c->blk_cap = 0;
@@ -218,10 +243,9 @@ static void kv_release(struct cpu_backend *c)
 /* KV memory on 2 MiB boundaries, with transparent huge pages asked for: attention at depth
  * streams through it in short strided pieces (one KV head of each position), and with 4 KiB
  * pages both the TLB and the hardware prefetcher (which stops at page edges) fall behind. */
-static uint16_t *kv_mem(size_t elems)
+static void *kv_mem(size_t bytes)
 {
 	void *p = NULL;
-	size_t bytes = elems * sizeof(uint16_t);
 	if (posix_memalign(&p, (size_t)1 << 21, bytes) != 0)
 		return NULL;
 #ifdef MADV_HUGEPAGE
@@ -240,12 +264,31 @@ static int cpu_kv_alloc(struct backend *be, const struct kv_shape *shape, char *
 	    q_mul_size(per_layer, shape->n_layer, &total) != 0 ||
 	    total > ((size_t)1 << 40) / sizeof(uint16_t))
 		return q_error(err, "KV memory for %u positions does not fit in memory", shape->n_ctx);
-	c->k = kv_mem(total);
-	c->v = kv_mem(total);
-	if (c->k == NULL || c->v == NULL) {
-		kv_release(c);
-		return q_error(err, "cannot allocate %zu MiB of KV memory for %u positions",
-		    2 * total * sizeof(uint16_t) >> 20, shape->n_ctx);
+	size_t bytes;
+	if (shape->type == KV_Q8_0) {
+		if (shape->head_dim % 32 != 0 || shape->head_dim > ATTN_DECODE_Q8_MAX_DIM)
+			return q_error(err, "a q8_0 KV cache needs a head size that is a multiple of 32 "
+			    "up to %d (this model's: %u); use --kv-type f16", ATTN_DECODE_Q8_MAX_DIM,
+			    shape->head_dim);
+		size_t n_ctx16 = ((size_t)shape->n_ctx + 15) & ~(size_t)15;
+		size_t total16 = total / shape->n_ctx * n_ctx16;
+		bytes = total16 + total / 32 * sizeof(uint16_t);
+		c->n_ctx16 = n_ctx16;
+		c->kq = kv_mem(total16);
+		c->vq = kv_mem(total16);
+		c->ks = kv_mem(total / 32 * sizeof(uint16_t));
+		c->vs = kv_mem(total / 32 * sizeof(uint16_t));
+		c->stage_k = kv_mem(per_layer * sizeof(uint16_t));
+		c->stage_v = kv_mem(per_layer * sizeof(uint16_t));
+		if (c->kq == NULL || c->vq == NULL || c->ks == NULL || c->vs == NULL ||
+		    c->stage_k == NULL || c->stage_v == NULL)
+			goto oom;
+	} else {
+		bytes = total * sizeof(uint16_t);
+		c->k = kv_mem(bytes);
+		c->v = kv_mem(bytes);
+		if (c->k == NULL || c->v == NULL)
+			goto oom;
 	}
 	int nt = threadpool_size(c->pool);
 	c->scores = xreallocarray(NULL, (size_t)nt * shape->n_ctx, sizeof(float));
@@ -257,13 +300,19 @@ static int cpu_kv_alloc(struct backend *be, const struct kv_shape *shape, char *
 			fatal("out of memory");
 	}
 	if (shape->head_dim % 16 == 0 && shape->head_dim <= 256) {
-		c->dec_floats = (attn_decode_scratch_floats(shape->head_dim) + 15) & ~(size_t)15;
+		size_t f = shape->type == KV_Q8_0 ? attn_decode_q8_scratch_floats(shape->head_dim) :
+		    attn_decode_scratch_floats(shape->head_dim);
+		c->dec_floats = (f + 15) & ~(size_t)15;
 		c->dec_scratch = aligned_alloc(64, (size_t)nt * c->dec_floats * sizeof(float));
 		if (c->dec_scratch == NULL)
 			fatal("out of memory");
 	}
 	c->shape = *shape;
 	return 0;
+oom:
+	kv_release(c);
+	return q_error(err, "cannot allocate %zu MiB of KV memory for %u positions",
+	    2 * bytes >> 20, shape->n_ctx);
 }
 
 static void cpu_kv_store(struct backend *be, uint32_t layer, uint32_t pos0, size_t n_tok,
@@ -272,8 +321,82 @@ static void cpu_kv_store(struct backend *be, uint32_t layer, uint32_t pos0, size
 	struct cpu_backend *c = cpu(be);
 	size_t row = (size_t)c->shape.n_head_kv * c->shape.head_dim;
 	size_t base = ((size_t)layer * c->shape.n_ctx + pos0) * row;
-	quant_f32_to_fp16_row(k, c->k + base, n_tok * row);
-	quant_f32_to_fp16_row(v, c->v + base, n_tok * row);
+	if (c->shape.type != KV_Q8_0) {
+		quant_f32_to_fp16_row(k, c->k + base, n_tok * row);
+		quant_f32_to_fp16_row(v, c->v + base, n_tok * row);
+		return;
+	}
+	size_t hd = c->shape.head_dim, nb = hd / 32, n_kv = c->shape.n_head_kv;
+	size_t n_ctx = c->shape.n_ctx, n16 = c->n_ctx16;
+	struct block_q8_0 blk[ATTN_DECODE_Q8_MAX_DIM / 32];
+	for (size_t t = 0; t < n_tok; t++)
+		for (size_t g = 0; g < n_kv; g++) {
+			size_t head = (size_t)layer * n_kv + g, pos = pos0 + t;
+			int8_t *kh = c->kq + head * n16 * hd, *vh = c->vq + head * n16 * hd;
+			uint16_t *ksh = c->ks + head * nb * n_ctx, *vsh = c->vs + head * nb * n_ctx;
+			quant_quantize_row_q8_0(k + t * row + g * hd, blk, hd);
+			for (size_t i = 0; i < hd; i++)
+				kh[attn_q8_key_index(pos, i, hd)] = blk[i / 32].qs[i % 32];
+			for (size_t b = 0; b < nb; b++)
+				ksh[b * n_ctx + pos] = blk[b].d;
+			quant_quantize_row_q8_0(v + t * row + g * hd, blk, hd);
+			for (size_t b = 0; b < nb; b++) {
+				memcpy(vh + pos * hd + b * 32, blk[b].qs, 32);
+				vsh[b * n_ctx + pos] = blk[b].d;
+			}
+		}
+}
+
+/* One layer's keys and values as fp16 rows [pos][n_head_kv*head_dim]: the KV memory itself,
+ * or for q8_0 the staging copy that kv_stage filled. */
+static const uint16_t *layer_k(const struct cpu_backend *c, uint32_t layer)
+{
+	if (c->shape.type == KV_Q8_0)
+		return c->stage_k;
+	return c->k + (size_t)layer * c->shape.n_ctx * c->shape.n_head_kv * c->shape.head_dim;
+}
+
+static const uint16_t *layer_v(const struct cpu_backend *c, uint32_t layer)
+{
+	if (c->shape.type == KV_Q8_0)
+		return c->stage_v;
+	return c->v + (size_t)layer * c->shape.n_ctx * c->shape.n_head_kv * c->shape.head_dim;
+}
+
+struct stage_job {
+	struct cpu_backend *c;
+	uint32_t layer;
+	size_t lo, hi;                 /* positions */
+};
+
+static void stage_run(void *ctx, int ti, int nt)
+{
+	struct stage_job *j = ctx;
+	struct cpu_backend *c = j->c;
+	size_t hd = c->shape.head_dim, n_kv = c->shape.n_head_kv, row = n_kv * hd, lo, hi;
+	/* whole groups of 16 positions each */
+	size_t g0 = j->lo / 16, n_groups = (j->hi + 15) / 16 - g0;
+	share(n_groups, ti, nt, &lo, &hi);
+	size_t p0 = (g0 + lo) * 16, p1 = (g0 + hi) * 16;
+	p0 = p0 < j->lo ? j->lo : p0;
+	p1 = p1 > j->hi ? j->hi : p1;
+	if (p0 >= p1)
+		return;
+	for (size_t g = 0; g < n_kv; g++) {
+		size_t head = (size_t)j->layer * n_kv + g;
+		struct attn_q8_kv kv = { c->kq + head * c->n_ctx16 * hd, c->vq + head * c->n_ctx16 * hd,
+		    c->ks + head * hd / 32 * c->shape.n_ctx, c->vs + head * hd / 32 * c->shape.n_ctx,
+		    hd, c->shape.n_ctx };
+		c->dq->to_fp16(&kv, hd, p0, p1, c->stage_k + g * hd, c->stage_v + g * hd, row);
+	}
+}
+
+/* For the paths that read fp16 (prefill, sliding windows): positions lo..hi-1 of a q8_0
+ * layer converted into the staging rows. */
+static void kv_stage(struct cpu_backend *c, uint32_t layer, size_t lo, size_t hi)
+{
+	struct stage_job j = { c, layer, lo, hi };
+	threadpool_run(hi - lo >= 64 ? c->pool : NULL, stage_run, &j);
 }
 
 /* Up to this many keys (the query's position + 1) attention takes the exact path, which
@@ -309,8 +432,7 @@ static void attend_one(struct attn_job *j, size_t t, uint32_t h, float *scores, 
 	size_t row = (size_t)c->shape.n_head_kv * hd;
 	uint32_t g = h / (j->n_head / c->shape.n_head_kv);
 	size_t n = (size_t)j->pos0 + t + 1;
-	const uint16_t *kb = c->k + (size_t)j->layer * c->shape.n_ctx * row + g * hd;
-	const uint16_t *vb = c->v + (size_t)j->layer * c->shape.n_ctx * row + g * hd;
+	const uint16_t *kb = layer_k(c, j->layer) + g * hd, *vb = layer_v(c, j->layer) + g * hd;
 
 	float q[1024];
 	const float *qh = j->q + (t * j->n_head + h) * hd;
@@ -355,8 +477,8 @@ static void attend_exact(struct attn_job *j, size_t t, uint32_t h, float *scores
 		k0 -= masked;
 	}
 	size_t n = pos + 1 - k0;
-	const uint16_t *kb = c->k + ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
-	const uint16_t *vb = c->v + ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
+	const uint16_t *kb = layer_k(c, j->layer) + k0 * row + g * hd;
+	const uint16_t *vb = layer_v(c, j->layer) + k0 * row + g * hd;
 	int gemm = j->n_tok >= 2;
 
 	float q[1024];
@@ -447,8 +569,8 @@ static void block_run(void *ctx, int ti, int nt)
 				op[n_rows] = j->out + (t * j->n_head + h) * hd;
 				nk[n_rows++] = j->pos0 + (uint32_t)t + 1;
 			}
-		size_t base = (size_t)j->layer * c->shape.n_ctx * row + g * hd;
-		j->fn(qp, nk, n_rows, c->k + base, c->v + base, row, hd, j->scale, op, scratch);
+		j->fn(qp, nk, n_rows, layer_k(c, j->layer) + g * hd, layer_v(c, j->layer) + g * hd,
+		    row, hd, j->scale, op, scratch);
 	}
 }
 
@@ -466,6 +588,7 @@ static void block_run(void *ctx, int ti, int nt)
 /* Keys per split-K part. Fixed, not derived from the thread count, so that the result of a
  * call does not depend on how many threads computed it. */
 #define DECODE_PART_KEYS 512
+_Static_assert(DECODE_PART_KEYS % 16 == 0, "q8_0 decode ranges start on groups of 16 keys");
 
 /* Decode at depth: the keys are cut into parts of DECODE_PART_KEYS, taken by the threads from
  * a shared counter; a part runs every KV group over its keys (one contiguous stretch of the
@@ -491,13 +614,19 @@ static void decode_part(struct decode_job *j, size_t part, float *scratch)
 	size_t k0 = part * DECODE_PART_KEYS;
 	size_t nk = j->n_keys - k0 < DECODE_PART_KEYS ? j->n_keys - k0 : DECODE_PART_KEYS;
 	float *po = c->dec_o + part * rows * hd, *plse = c->dec_lse + part * rows;
+	_Static_assert(ATTN_DECODE_MAX_ROWS == ATTN_DECODE_Q8_MAX_ROWS, "decode row batches");
 	const float *qp[ATTN_DECODE_MAX_ROWS];
+	const struct attn_q8_query *qq[ATTN_DECODE_MAX_ROWS];
 	float *op[ATTN_DECODE_MAX_ROWS];
 	uint32_t lim[ATTN_DECODE_MAX_ROWS], ri[ATTN_DECODE_MAX_ROWS];
 	/* One KV head at a time (measured faster than all of them side by side), its rows in
 	 * batches of at most ATTN_DECODE_MAX_ROWS. */
 	for (size_t g = 0; g < n_kv; g++) {
 		size_t base = ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
+		/* q8_0: this KV head's keys and values from k0 (a multiple of 16) on */
+		size_t head = (size_t)j->layer * n_kv + g;
+		size_t qbase = (head * c->n_ctx16 + k0) * hd;
+		size_t sbase = head * hd / 32 * c->shape.n_ctx + k0;
 		size_t n = 0;
 		for (size_t t = 0; t < j->n_tok; t++)
 			for (size_t h = g * grp; h < (g + 1) * grp; h++) {
@@ -505,6 +634,7 @@ static void decode_part(struct decode_job *j, size_t part, float *scratch)
 				/* token t sees keys 0..pos0+t: this part's keys below that end */
 				size_t end = (size_t)j->pos0 + t + 1;
 				qp[n] = j->q + r * hd;
+				qq[n] = c->dec_q8 + r;
 				op[n] = po + r * hd;
 				lim[n] = (uint32_t)(end <= k0 ? 0 : end - k0 < nk ? end - k0 : nk);
 				ri[n++] = (uint32_t)r;
@@ -512,8 +642,14 @@ static void decode_part(struct decode_job *j, size_t part, float *scratch)
 				    h + 1 == (g + 1) * grp))
 					continue;
 				float lse[ATTN_DECODE_MAX_ROWS];
-				c->dk->run(qp, lim, n, c->k + base, c->v + base, row, nk, hd, j->scale,
-				    op, lse, scratch);
+				if (c->shape.type == KV_Q8_0) {
+					struct attn_q8_kv kv = { c->kq + qbase, c->vq + qbase, c->ks + sbase,
+					    c->vs + sbase, hd, c->shape.n_ctx };
+					c->dq->run(qq, lim, n, &kv, nk, hd, op, lse, scratch);
+				} else {
+					c->dk->run(qp, lim, n, c->k + base, c->v + base, row, nk, hd,
+					    j->scale, op, lse, scratch);
+				}
 				for (size_t i = 0; i < n; i++)
 					plse[ri[i]] = lse[i];
 				n = 0;
@@ -546,6 +682,17 @@ static void decode_attention(struct cpu_backend *c, uint32_t layer, const float 
 		c->dec_o = xreallocarray(c->dec_o, c->dec_cap, hd * sizeof(float));
 		c->dec_lse = xreallocarray(c->dec_lse, c->dec_cap, sizeof(float));
 	}
+	if (c->shape.type == KV_Q8_0) {
+		if (rows > c->dec_q8_cap) {
+			free(c->dec_q8);
+			c->dec_q8 = aligned_alloc(64, rows * sizeof(*c->dec_q8));
+			if (c->dec_q8 == NULL)
+				fatal("out of memory");
+			c->dec_q8_cap = rows;
+		}
+		for (size_t r = 0; r < rows; r++)
+			attn_decode_q8_query(q + r * hd, hd, scale, &c->dec_q8[r]);
+	}
 	threadpool_run_greedy(c->pool, decode_run, &j);
 	for (size_t r = 0; r < rows; r++) {
 		float lse;
@@ -561,6 +708,18 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
     uint32_t pos0, uint32_t n_head, float scale, uint32_t window, float *out)
 {
 	struct cpu_backend *c = cpu(be);
+	if (c->shape.type == KV_Q8_0) {
+		/* q8_0: a few query tokens that see every earlier key go through the q8_0 decode
+		 * kernel at any depth (there is no llama.cpp order to keep); everything else reads
+		 * the keys it needs converted to fp16. */
+		int cut = window != 0 && (size_t)pos0 + n_tok > window;
+		if (!cut && n_tok < FLASH_MIN_TOKENS && c->dec_scratch != NULL) {
+			decode_attention(c, layer, q, n_tok, pos0, n_head, scale, out);
+			return;
+		}
+		size_t lo = cut ? window_start(pos0, window) & ~(size_t)63 : 0;
+		kv_stage(c, layer, lo, (size_t)pos0 + n_tok);
+	}
 	if (window != 0 && (size_t)pos0 + n_tok > window) {
 		/* A sliding window cuts keys off the front, differently for each query: every
 		 * (token, head) pair goes through the exact path, which masks the keys before its
@@ -648,6 +807,7 @@ int backend_cpu_create(int n_threads, struct backend **out, char **err)
 	c->ek = attn_exact_active();
 	c->swiglu = swiglu_row_active();
 	c->dk = attn_decode_active();
+	c->dq = attn_decode_q8_active();
 	c->base.ops = &cpu_ops;
 	c->base.n_threads = n_threads;
 	*out = &c->base;

@@ -11,6 +11,13 @@ struct gguf_tensor;
 struct rope_table;
 struct backend;
 
+/* What the KV memory holds: fp16 values, or ggml's Q8_0 numbers (blocks of 32 int8 values
+ * with an fp16 scale, about half the bytes; head_dim must be a multiple of 32). */
+enum kv_type {
+	KV_F16 = 0,
+	KV_Q8_0,
+};
+
 /* The shape of the attention KV memory: per layer, n_ctx positions of n_head_kv heads of
  * head_dim values, for K and for V. */
 struct kv_shape {
@@ -18,7 +25,9 @@ struct kv_shape {
 	uint32_t n_ctx;             /* positions it can hold */
 	uint32_t n_head_kv;
 	uint32_t head_dim;
+	enum kv_type type;
 };
+
 
 struct backend_ops {
 	const char *name;

@@ -6,6 +6,22 @@
 
 #include "lib/util.h"
 
+int kv_type_parse(const char *name, enum kv_type *out, char **err)
+{
+	if (strcmp(name, "f16") == 0)
+		*out = KV_F16;
+	else if (strcmp(name, "q8_0") == 0)
+		*out = KV_Q8_0;
+	else
+		return q_error(err, "unknown KV type '%s' (f16 or q8_0)", name);
+	return 0;
+}
+
+const char *kv_type_name(enum kv_type type)
+{
+	return type == KV_Q8_0 ? "q8_0" : "f16";
+}
+
 int context_create(const struct model *m, const struct context_params *p,
     struct context **out, char **err)
 {
@@ -38,7 +54,8 @@ int context_create(const struct model *m, const struct context_params *p,
 
 	if (backend_cpu_create(p->n_threads > 0 ? p->n_threads : 1, &c->be, err) != 0)
 		goto fail;
-	struct kv_shape shape = { hp->n_layer, c->n_ctx, hp->n_head_kv, hp->head_dim };
+	c->kv_type = p->kv_type;
+	struct kv_shape shape = { hp->n_layer, c->n_ctx, hp->n_head_kv, hp->head_dim, p->kv_type };
 	if (c->be->ops->kv_alloc(c->be, &shape, err) != 0)
 		goto fail;
 

@@ -15,7 +15,12 @@ struct context_params {
 	uint32_t n_batch;           /* tokens per forward call at most; 0 = 512 */
 	int n_threads;              /* CPU workers; 0 = 1 */
 	const struct rope_overrides *rope_overrides; /* NULL = the model's RoPE as it is */
+	enum kv_type kv_type;       /* KV_F16 (the default) or KV_Q8_0 */
 };
+
+/* "f16" or "q8_0" (--kv-type); -1 with *err for any other name. */
+int kv_type_parse(const char *name, enum kv_type *out, char **err);
+const char *kv_type_name(enum kv_type type);
 
 struct context {
 	const struct model *model;
@@ -25,6 +30,7 @@ struct context {
 	struct rope_table rope_table_swa; /* sliding-window layers (gemma3): plain RoPE at the
 	                                   * model's base for them, never scaled */
 	uint32_t n_ctx;
+	enum kv_type kv_type;
 	uint32_t n_batch;
 	uint32_t n_past;            /* positions already in the KV memory */
 	/* scratch, n_batch rows each */

@@ -35,6 +35,8 @@ grep -q "unknown option '--frob'" "$TEST_TMP/err"; ok $? "unknown option is name
 grep -q "threads: 'abc' is not a whole number" "$TEST_TMP/err"; ok $? "bad number is explained"
 "$QUIRE" --device tpu ls 2> "$TEST_TMP/err"; is $? 2 "bad choice exits 2"
 grep -q "'tpu' is not one of auto, cpu, cuda" "$TEST_TMP/err"; ok $? "bad choice lists the choices"
+"$QUIRE" --kv-type bf16 ls 2> "$TEST_TMP/err"; is $? 2 "a KV type quire lacks exits 2"
+grep -q "'bf16' is not one of f16, q8_0" "$TEST_TMP/err"; ok $? "the KV types are listed"
 "$QUIRE" --gpu-kv-mem 12Q ls 2> "$TEST_TMP/err"; is $? 2 "bad size exits 2"
 "$QUIRE" run -n 2> "$TEST_TMP/err"; is $? 2 "missing option argument exits 2"
 grep -q "needs an argument" "$TEST_TMP/err"; ok $? "missing argument is explained"

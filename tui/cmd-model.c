@@ -80,6 +80,11 @@ int cmd_context_create(const struct opts *o, const struct model *m, uint32_t n_c
 		.rope_overrides = &ov,
 	};
 	char *err = NULL;
+	if (kv_type_parse(o->kv_type, &p.kv_type, &err) != 0) {
+		q_warn("--kv-type: %s", err);
+		free(err);
+		return -1;
+	}
 	if (context_create(m, &p, out, &err) != 0) {
 		q_warn("%s", err);
 		free(err);

@@ -17,7 +17,7 @@ struct opts {
 	const char *device;         /* auto | cpu | cuda */
 	long ctx;                   /* --ctx: context length, 0 = model's */
 	const char *attn;           /* exact | retrieval */
-	const char *kv_type;        /* f16 | bf16 | q8_0 */
+	const char *kv_type;        /* f16 | q8_0 */
 	long block;                 /* --block: KV block size in tokens */
 	long topk;                  /* --topk: retrieved blocks per layer */
 	const char *rope_scaling;   /* NULL = from the model */

@@ -31,7 +31,7 @@ const struct global_option global_options[] = {
 	{ "device", 0, OPT_DEVICE, "auto|cpu|cuda", "compute device (default auto)" },
 	{ "ctx", 0, OPT_CTX, "N", "context length in tokens (default: the model's)" },
 	{ "attn", 0, OPT_ATTN, "exact|retrieval", "attention over the corpus cache (default exact)" },
-	{ "kv-type", 0, OPT_KV_TYPE, "f16|bf16|q8_0", "KV cache element type (default f16)" },
+	{ "kv-type", 0, OPT_KV_TYPE, "f16|q8_0", "KV cache element type (default f16); q8_0: half the memory" },
 	{ "block", 0, OPT_BLOCK, "N", "KV block size in tokens (default 128)" },
 	{ "topk", 0, OPT_TOPK, "N", "blocks retrieved per layer (default 32)" },
 	{ "rope-scaling", 0, OPT_ROPE_SCALING, "none|linear|ntk|dynamic|yarn|longrope|llama3",
@@ -58,7 +58,7 @@ const struct global_option global_options[] = {
 
 static const char *const device_values[] = { "auto", "cpu", "cuda", NULL };
 static const char *const attn_values[] = { "exact", "retrieval", NULL };
-static const char *const kv_type_values[] = { "f16", "bf16", "q8_0", NULL };
+static const char *const kv_type_values[] = { "f16", "q8_0", NULL };
 static const char *const rope_scaling_values[] = {
 	"none", "linear", "ntk", "dynamic", "yarn", "longrope", "llama3", NULL
 };
