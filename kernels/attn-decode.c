@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/attn-merge.h"
 #include "kernels/cpu-features.h"
 #include "kernels/quant.h"
 #include "kernels/simd-exp.h"
@@ -59,27 +60,16 @@ static void start_rows(const struct dscratch *s, const float *const *q, size_t n
 static void finish_rows(const struct dscratch *s, const uint32_t *lim, size_t n_rows,
     size_t dim, float *const *o, float *lse)
 {
-	for (size_t r = 0; r < n_rows; r++) {
-		if (lim[r] == 0 || !(s->L[r] > 0.0f)) {
-			memset(o[r], 0, dim * sizeof(float));
-			lse[r] = -INFINITY;
-			continue;
-		}
-		float inv = 1.0f / s->L[r];
-		for (size_t d = 0; d < dim; d++)
-			o[r][d] = s->A[r * dim + d] * inv;
-		lse[r] = s->M[r] + logf(s->L[r]);
-	}
+	for (size_t r = 0; r < n_rows; r++)
+		attn_online_finish(s->A + r * dim, s->M[r], s->L[r], lim[r] != 0, (int)dim, o[r],
+		    &lse[r]);
 }
 
-/* After row r's scores of a tile are in S with their maximum mt: fold the tile into the
- * running maximum and sum; returns the factor by which the accumulators must shrink. */
+/* Fold row r's tile (maximum mt, sum of exponentials tile_sum) into its running state;
+ * returns the factor by which its accumulators must shrink. */
 static inline float rescale(const struct dscratch *s, size_t r, float mt, float tile_sum)
 {
-	float alpha = expf(s->M[r] - mt);   /* 0 for the first tile (M = -inf) */
-	s->L[r] = s->L[r] * alpha + tile_sum;
-	s->M[r] = mt;
-	return alpha;
+	return attn_online_step(&s->M[r], &s->L[r], mt, tile_sum);
 }
 
 static void run_scalar(const float *const *q, const uint32_t *lim, size_t n_rows,

@@ -21,6 +21,35 @@
 #endif
 #endif
 
+/* One query row's online softmax (flash and split-K kernels): a running maximum score m and
+ * sum l of exp(score - m). A tile with maximum mt (>= m) and sum of exp(score - mt) tile_sum
+ * folds in; returns the factor by which the row's output accumulators must shrink (0 for the
+ * first tile, when m = -infinity). */
+QUIRE_HD static inline float attn_online_step(float *m, float *l, float mt, float tile_sum)
+{
+	float alpha = expf(*m - mt);
+	*l = *l * alpha + tile_sum;
+	*m = mt;
+	return alpha;
+}
+
+/* The row's part: o = acc / l and lse = m + ln l; a row that saw no key (seen == 0, or l not
+ * positive) gives zeros and -infinity. */
+QUIRE_HD static inline void attn_online_finish(const float *acc, float m, float l, int seen,
+    int dim, float *o, float *lse)
+{
+	if (!seen || !(l > 0.0f)) {
+		for (int c = 0; c < dim; c++)
+			o[c] = 0.0f;
+		*lse = -INFINITY;
+		return;
+	}
+	float inv = 1.0f / l;
+	for (int c = 0; c < dim; c++)
+		o[c] = acc[c] * inv;
+	*lse = m + logf(l);
+}
+
 /* Start an accumulator as the empty part: o = 0, lse = -infinity. */
 QUIRE_HD static inline void attn_merge_init(float *o_acc, float *lse_acc, int dim)
 {
