@@ -191,7 +191,7 @@ static void backend_tests(void)
 	float q[NT * NH * HD], out[2][NT * NH * HD];
 	for (size_t i = 0; i < NT * NH * HD; i++)
 		q[i] = 4.0f * frand();
-	struct kv_shape shape = { 1, N_CTX, KVH, HD };
+	struct kv_shape shape = { 1, N_CTX, KVH, HD, KV_F16 };
 	char *err = NULL;
 	for (int nth = 1; nth <= 2; nth++) {
 		struct backend *be;
@@ -244,7 +244,7 @@ static void backend_window_tests(void)
 	static float q[NT * NH * HD], out[NT * NH * HD], full[NT * NH * HD], cut[NT * NH * HD];
 	for (size_t i = 0; i < NT * NH * HD; i++)
 		q[i] = 2.0f * frand();
-	struct kv_shape shape = { 1, N_CTX, KVH, HD };
+	struct kv_shape shape = { 1, N_CTX, KVH, HD, KV_F16 };
 	char *err = NULL;
 	struct backend *be;
 	if (backend_cpu_create(2, &be, &err) != 0 || be->ops->kv_alloc(be, &shape, &err) != 0) {
