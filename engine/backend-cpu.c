@@ -315,6 +315,29 @@ oom:
 	    2 * bytes >> 20, shape->n_ctx);
 }
 
+/* Where KV head g of a layer starts in the q8_0 memory: its int8 values in kq and vq, its
+ * scales in ks and vs. */
+static size_t q8_vals_at(const struct cpu_backend *c, uint32_t layer, size_t g)
+{
+	return ((size_t)layer * c->shape.n_head_kv + g) * c->n_ctx16 * c->shape.head_dim;
+}
+
+static size_t q8_scales_at(const struct cpu_backend *c, uint32_t layer, size_t g)
+{
+	return ((size_t)layer * c->shape.n_head_kv + g) * (c->shape.head_dim / 32) *
+	    c->shape.n_ctx;
+}
+
+/* KV head g of a layer from key k0 on (a multiple of 16), as the q8_0 kernels read it. */
+static struct attn_q8_kv q8_head(const struct cpu_backend *c, uint32_t layer, size_t g,
+    size_t k0)
+{
+	size_t hd = c->shape.head_dim, v = q8_vals_at(c, layer, g) + k0 * hd;
+	size_t sc = q8_scales_at(c, layer, g) + k0;
+	struct attn_q8_kv kv = { c->kq + v, c->vq + v, c->ks + sc, c->vs + sc, hd, c->shape.n_ctx };
+	return kv;
+}
+
 static void cpu_kv_store(struct backend *be, uint32_t layer, uint32_t pos0, size_t n_tok,
     const float *k, const float *v)
 {
@@ -326,14 +349,14 @@ static void cpu_kv_store(struct backend *be, uint32_t layer, uint32_t pos0, size
 		quant_f32_to_fp16_row(v, c->v + base, n_tok * row);
 		return;
 	}
-	size_t hd = c->shape.head_dim, nb = hd / 32, n_kv = c->shape.n_head_kv;
-	size_t n_ctx = c->shape.n_ctx, n16 = c->n_ctx16;
+	size_t hd = c->shape.head_dim, nb = hd / 32, n_ctx = c->shape.n_ctx;
 	struct block_q8_0 blk[ATTN_DECODE_Q8_MAX_DIM / 32];
 	for (size_t t = 0; t < n_tok; t++)
-		for (size_t g = 0; g < n_kv; g++) {
-			size_t head = (size_t)layer * n_kv + g, pos = pos0 + t;
-			int8_t *kh = c->kq + head * n16 * hd, *vh = c->vq + head * n16 * hd;
-			uint16_t *ksh = c->ks + head * nb * n_ctx, *vsh = c->vs + head * nb * n_ctx;
+		for (size_t g = 0; g < c->shape.n_head_kv; g++) {
+			size_t pos = pos0 + t;
+			int8_t *kh = c->kq + q8_vals_at(c, layer, g), *vh = c->vq + q8_vals_at(c, layer, g);
+			uint16_t *ksh = c->ks + q8_scales_at(c, layer, g);
+			uint16_t *vsh = c->vs + q8_scales_at(c, layer, g);
 			quant_quantize_row_q8_0(k + t * row + g * hd, blk, hd);
 			for (size_t i = 0; i < hd; i++)
 				kh[attn_q8_key_index(pos, i, hd)] = blk[i / 32].qs[i % 32];
@@ -383,10 +406,7 @@ static void stage_run(void *ctx, int ti, int nt)
 	if (p0 >= p1)
 		return;
 	for (size_t g = 0; g < n_kv; g++) {
-		size_t head = (size_t)j->layer * n_kv + g;
-		struct attn_q8_kv kv = { c->kq + head * c->n_ctx16 * hd, c->vq + head * c->n_ctx16 * hd,
-		    c->ks + head * hd / 32 * c->shape.n_ctx, c->vs + head * hd / 32 * c->shape.n_ctx,
-		    hd, c->shape.n_ctx };
+		struct attn_q8_kv kv = q8_head(c, j->layer, g, 0);
 		c->dq->to_fp16(&kv, hd, p0, p1, c->stage_k + g * hd, c->stage_v + g * hd, row);
 	}
 }
@@ -623,10 +643,6 @@ static void decode_part(struct decode_job *j, size_t part, float *scratch)
 	 * batches of at most ATTN_DECODE_MAX_ROWS. */
 	for (size_t g = 0; g < n_kv; g++) {
 		size_t base = ((size_t)j->layer * c->shape.n_ctx + k0) * row + g * hd;
-		/* q8_0: this KV head's keys and values from k0 (a multiple of 16) on */
-		size_t head = (size_t)j->layer * n_kv + g;
-		size_t qbase = (head * c->n_ctx16 + k0) * hd;
-		size_t sbase = head * hd / 32 * c->shape.n_ctx + k0;
 		size_t n = 0;
 		for (size_t t = 0; t < j->n_tok; t++)
 			for (size_t h = g * grp; h < (g + 1) * grp; h++) {
@@ -643,8 +659,7 @@ static void decode_part(struct decode_job *j, size_t part, float *scratch)
 					continue;
 				float lse[ATTN_DECODE_MAX_ROWS];
 				if (c->shape.type == KV_Q8_0) {
-					struct attn_q8_kv kv = { c->kq + qbase, c->vq + qbase, c->ks + sbase,
-					    c->vs + sbase, hd, c->shape.n_ctx };
+					struct attn_q8_kv kv = q8_head(c, j->layer, g, k0);
 					c->dq->run(qq, lim, n, &kv, nk, hd, op, lse, scratch);
 				} else {
 					c->dk->run(qp, lim, n, c->k + base, c->v + base, row, nk, hd,
@@ -717,6 +732,8 @@ static void cpu_attention(struct backend *be, uint32_t layer, const float *q, si
 			decode_attention(c, layer, q, n_tok, pos0, n_head, scale, out);
 			return;
 		}
+		/* a window's keys from its first query's start, down to the 64-key step from which
+		 * attend_exact reads within the exact bound */
 		size_t lo = cut ? window_start(pos0, window) & ~(size_t)63 : 0;
 		kv_stage(c, layer, lo, (size_t)pos0 + n_tok);
 	}
