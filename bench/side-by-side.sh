@@ -11,7 +11,8 @@
 # DEPTHS and REF_PY may be set in the environment; LLAMA_FA=1 also runs llama.cpp with flash
 # attention (faster at depth on the CPU) and compares quire with the faster of the two.
 # KV=q8_0 gives both engines q8_0 keys and values (quire --kv-type q8_0); llama.cpp then runs
-# with flash attention only, which its quantized V cache needs.
+# with flash attention only, which its quantized V cache needs. QUIRE_KV=q8_0 gives quire alone
+# a q8_0 cache, against llama.cpp's KV (to set quire's fastest against llama.cpp's fastest).
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=.
@@ -35,6 +36,8 @@ DEPTHS=${DEPTHS:-"0 4096 16384"}
 KV=${KV:-f16}
 case $KV in f16|q8_0) ;; *) echo "side-by-side: KV=$KV (f16 or q8_0)" >&2; exit 2 ;; esac
 export KV
+QUIRE_KV=${QUIRE_KV:-$KV}
+case $QUIRE_KV in f16|q8_0) ;; *) echo "side-by-side: QUIRE_KV=$QUIRE_KV (f16 or q8_0)" >&2; exit 2 ;; esac
 REF_PY=${REF_PY:-/opt/quire-ref/bin/python}
 build=$(cd "$build" && pwd)
 quire=$build/quire
@@ -62,7 +65,7 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "side-by-side: quire bench ($threads threads, depths $DEPTHS)" >&2
 : > "$tmp/rows"
 for d in $DEPTHS; do
-	"$quire" -q -m "$model" -t "$threads" --kv-type "$KV" bench --n-prompt 512 --n-gen 128 --depth "$d" \
+	"$quire" -q -m "$model" -t "$threads" --kv-type "$QUIRE_KV" bench --n-prompt 512 --n-gen 128 --depth "$d" \
 		--reps "$reps" | grep '^| ' | grep -v '^| model' | grep -v '^| ---' |
 		awk -F' [|] ' '{ printf "| quire | %s | %s | %s\n", $5, $6, $7 }' >> "$tmp/rows"
 done
@@ -101,9 +104,9 @@ md=$outdir/bench-side-by-side.md
 	echo "# quire and llama.cpp side by side"
 	echo
 	echo "Machine: $cpu, $(nproc) CPUs online, $threads threads; SIMD:$simd."
-	echo "Model: $(basename "$model"). llama.cpp: llama-cpp-python $("$REF_PY" -c 'import llama_cpp; print(llama_cpp.__version__)'), built by tests/ref/setup-llama-cpp.sh (native, AMX off), n_batch 512, without flash attention (and with it where the FA column is filled). KV cache of both engines: $KV."
+	echo "Model: $(basename "$model"). llama.cpp: llama-cpp-python $("$REF_PY" -c 'import llama_cpp; print(llama_cpp.__version__)'), built by tests/ref/setup-llama-cpp.sh (native, AMX off), n_batch 512, without flash attention (and with it where the FA column is filled). KV cache: quire $QUIRE_KV, llama.cpp $KV."
 	echo "Load average (1/5/15 min) at the start: $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared with other work; under load the figures are lower and noisier)."
-	echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'). Command: \`bench/side-by-side.sh -t $threads -r $reps\` (DEPTHS=\"$DEPTHS\" KV=$KV LLAMA_FA=${LLAMA_FA:-0})."
+	echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'). Command: \`bench/side-by-side.sh -t $threads -r $reps\` (DEPTHS=\"$DEPTHS\" KV=$KV QUIRE_KV=$QUIRE_KV LLAMA_FA=${LLAMA_FA:-0})."
 	echo
 	echo "Tokens per second, mean ± standard deviation of $reps repetitions; random tokens; the"
 	echo "context is first filled to the depth (untimed); generation is single-token forward passes."

@@ -711,10 +711,8 @@ static void decode_attention(struct cpu_backend *c, uint32_t layer, const float 
 	threadpool_run_greedy(c->pool, decode_run, &j);
 	for (size_t r = 0; r < rows; r++) {
 		float lse;
-		attn_merge_init(out + r * hd, &lse, (int)hd);
-		for (size_t p = 0; p < j.n_parts; p++)
-			attn_merge_add(out + r * hd, &lse, c->dec_o + (p * rows + r) * hd,
-			    c->dec_lse[p * rows + r], (int)hd);
+		attn_merge_strided((int)j.n_parts, c->dec_o + r * hd, rows * hd, c->dec_lse + r, rows,
+		    (int)hd, out + r * hd, &lse);
 	}
 }
 

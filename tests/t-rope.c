@@ -478,6 +478,20 @@ static void test_merge(void)
 
 	attn_merge(1, rev, lrev, 4, out2, &lse2);
 	ok(isinf(lse2) && lse2 < 0 && out2[0] == 0.0f, "TV11 only empty shards: lse = -inf");
+
+	/* the strided one-pass merge (decode's): the parts side by side, lse every other float */
+	float flat[3][4], lflat[6] = { (float)la, 9.0f, -INFINITY, 9.0f, (float)lb, 9.0f };
+	memcpy(flat[0], fa, sizeof fa);
+	memcpy(flat[1], empty, sizeof empty);
+	memcpy(flat[2], fb, sizeof fb);
+	attn_merge_strided(3, flat[0], 4, lflat, 2, 4, out2, &lse2);
+	is_double(lse2, 2.3355628069, 1e-6, "TV11 strided merge: lse (with an empty shard)");
+	for (int c = 0; c < 4; c++)
+		is_double(out2[c], want[c], 1e-6, "TV11 strided merge: o[%d]", c);
+	lflat[0] = lflat[4] = -INFINITY;
+	attn_merge_strided(3, flat[0], 4, lflat, 2, 4, out2, &lse2);
+	ok(isinf(lse2) && lse2 < 0 && out2[0] == 0.0f && out2[3] == 0.0f,
+	    "TV11 strided merge, only empty shards: lse = -inf, zeros");
 }
 
 /* ---- TV12 angle precision at millions of positions ------------------------------------- */
