@@ -169,7 +169,7 @@ static void to_fp16_scalar(const struct attn_q8_kv *kv, size_t dim, size_t j0, s
  * int32 lanes that are the keys; each sum carries 128 times the query block's sum, which
  * comes off before the scales. */
 I512 void scores16(int nr, const struct attn_q8_query *const *q, size_t r0,
-    const struct attn_q8_kv *kv, size_t key0, size_t nvalid, size_t dim, float *S)
+    const struct attn_q8_kv *kv, size_t key0, size_t nvalid, size_t dim, float *S, int pf)
 {
 	__mmask16 kv16 = nvalid >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nvalid) - 1);
 	const __m512i x80 = _mm512_set1_epi8((char)0x80);
@@ -181,9 +181,13 @@ I512 void scores16(int nr, const struct attn_q8_query *const *q, size_t r0,
 	for (size_t b = 0; b < dim / 32; b++) {
 		__m512i kx[8];
 		_Pragma("GCC unroll 8")
-		for (int e = 0; e < 8; e++)
-			kx[e] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(kg + (8 * b +
-			    (size_t)e) * 64)), x80);
+		for (int e = 0; e < 8; e++) {
+			const int8_t *at = kg + (8 * b + (size_t)e) * 64;
+			if (pf)
+				_mm_prefetch((const char *)((uintptr_t)at + DECODE_Q8_PREFETCH * dim),
+				    _MM_HINT_T0);
+			kx[e] = _mm512_xor_si512(_mm512_loadu_si512((const void *)at), x80);
+		}
 		__m512 dk = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(kv16,
 		    kv->ks + b * kv->s_stride + key0));
 		_Pragma("GCC unroll 4")
@@ -209,10 +213,10 @@ I512 void scores16(int nr, const struct attn_q8_query *const *q, size_t r0,
 }
 
 /* A[r] += sum_j W[r][b][j] v_j over one 64-value piece (nd = 4 vectors of 16, or 2 for a
- * last half piece) of nr rows (<= 4) from row r0; b = the piece's first block. pf_k and
- * pf_v (or NULL): rows to prefetch, DECODE_Q8_PREFETCH keys ahead. */
+ * last half piece) of nr rows (<= 4) from row r0; b = the piece's first block. pf_v (or
+ * NULL): the value rows to prefetch, DECODE_Q8_PREFETCH keys ahead. */
 I512 void values16(int nr, int nd, const struct qscratch *s, size_t r0, size_t dim, size_t p,
-    const int8_t *v, size_t stride, size_t nj, const int8_t *pf_k, const int8_t *pf_v)
+    const int8_t *v, size_t stride, size_t nj, const int8_t *pf_v)
 {
 	size_t b = p / 32;
 	__m512 acc[4][4];
@@ -223,11 +227,9 @@ I512 void values16(int nr, int nd, const struct qscratch *s, size_t r0, size_t d
 			acc[r][x] = _mm512_load_ps(s->A + (r0 + (size_t)r) * dim + p + 16 * (size_t)x);
 	for (size_t j = 0; j < nj; j++) {
 		const int8_t *vp = v + j * stride + p;
-		if (pf_k != NULL)
-			for (size_t d = 0; d < dim; d += 64) {
-				_mm_prefetch((const char *)(pf_k + j * dim + d), _MM_HINT_T0);
+		if (pf_v != NULL)
+			for (size_t d = 0; d < dim; d += 64)
 				_mm_prefetch((const char *)(pf_v + j * stride + d), _MM_HINT_T0);
-			}
 		__m512 vv[4];
 		_Pragma("GCC unroll 4")
 		for (int x = 0; x < nd; x++)
@@ -341,10 +343,10 @@ T512 static void run_avx512(const struct attn_q8_query *const *q, const uint32_t
 				size_t nr = n_rows - r0 < 4 ? n_rows - r0 : 4, left = nj - c;
 				float *S = s.S + r0 * DT + c;
 				switch (nr) {
-				case 1: scores16(1, q, r0, kv, j0 + c, left, dim, S); break;
-				case 2: scores16(2, q, r0, kv, j0 + c, left, dim, S); break;
-				case 3: scores16(3, q, r0, kv, j0 + c, left, dim, S); break;
-				default: scores16(4, q, r0, kv, j0 + c, left, dim, S); break;
+				case 1: scores16(1, q, r0, kv, j0 + c, left, dim, S, r0 == 0); break;
+				case 2: scores16(2, q, r0, kv, j0 + c, left, dim, S, r0 == 0); break;
+				case 3: scores16(3, q, r0, kv, j0 + c, left, dim, S, r0 == 0); break;
+				default: scores16(4, q, r0, kv, j0 + c, left, dim, S, r0 == 0); break;
 				}
 			}
 		for (size_t r = 0; r < n_rows; r++) {
@@ -358,20 +360,18 @@ T512 static void run_avx512(const struct attn_q8_query *const *q, const uint32_t
 			softmax_row(&s, r, live, nj16, kv, j0, nj, dim);
 		}
 		const int8_t *v = kv->v + j0 * kv->v_stride;
-		/* the first pass over the tile's values prefetches the rows DECODE_Q8_PREFETCH keys
-		 * ahead, past the end of the range too: the next range's rows are usually the
-		 * caller's next ones, and a prefetch never faults */
-		const int8_t *pf_k = (const int8_t *)((uintptr_t)kv->k +
-		    (j0 + DECODE_Q8_PREFETCH) * dim);
+		/* the first pass over the tile's values prefetches their rows DECODE_Q8_PREFETCH keys
+		 * ahead, as the first pass of the scores does the keys, past the end of the range
+		 * too: the next range's are usually the caller's next ones, and a prefetch never
+		 * faults */
 		const int8_t *pf_v = (const int8_t *)((uintptr_t)v + DECODE_Q8_PREFETCH *
 		    kv->v_stride);
 		for (size_t p = 0; p < dim; p += 64) {
 			int nd = dim - p >= 64 ? 4 : 2;
 			for (size_t r0 = 0; r0 < n_rows; r0 += 4) {
 				size_t nr = n_rows - r0 < 4 ? n_rows - r0 : 4;
-				const int8_t *fk = p == 0 && r0 == 0 ? pf_k : NULL;
 				const int8_t *fv = p == 0 && r0 == 0 ? pf_v : NULL;
-#define VALUES(NR, ND) values16(NR, ND, &s, r0, dim, p, v, kv->v_stride, nj, fk, fv)
+#define VALUES(NR, ND) values16(NR, ND, &s, r0, dim, p, v, kv->v_stride, nj, fv)
 				if (nd == 4) {
 					switch (nr) {
 					case 1: VALUES(1, 4); break;
