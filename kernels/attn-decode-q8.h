@@ -64,8 +64,7 @@ struct attn_decode_q8_kernels {
 
 size_t attn_decode_q8_scratch_floats(size_t dim);
 
-/* The kernels of the active SIMD level: the AVX-512 (VNNI) ones, else the portable ones
- * (there is no AVX2 form yet). */
+/* The kernels of the active SIMD level: AVX-512 (VNNI), AVX2 or portable. */
 const struct attn_decode_q8_kernels *attn_decode_q8_active(void);
 /* The kernels of a level (enum cpu_simd_level), or NULL if the CPU lacks it or there is none
  * for it. */

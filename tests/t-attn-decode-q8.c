@@ -442,7 +442,7 @@ int main(void)
 	}
 	for (int level = 0; level < CPU_SIMD_COUNT_; level++) {
 		const struct attn_decode_q8_kernels *dk = attn_decode_q8_for(level);
-		if (dk != NULL)   /* no AVX2 form: that level runs the portable kernel */
+		if (dk != NULL)
 			kernel_tests(dk);
 	}
 	levels_agree();
