@@ -9,6 +9,7 @@
 #include "kernels/cpu-features.h"
 #include "kernels/quant.h"
 #include "kernels/simd-exp.h"
+#include "kernels/simd-reduce.h"
 #include "lib/util.h"
 
 #define DR ATTN_DECODE_Q8_MAX_ROWS
@@ -402,22 +403,6 @@ T512 static void run_avx512(const struct attn_q8_query *const *q, const uint32_t
 #define T256 __attribute__((target("avx2,fma,f16c")))
 #define I256 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
 
-I256 float hmax8(__m256 v)
-{
-	__m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-	m = _mm_max_ss(m, _mm_movehdup_ps(m));
-	return _mm_cvtss_f32(m);
-}
-
-I256 float hadd8(__m256 v)
-{
-	__m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-	m = _mm_add_ss(m, _mm_movehdup_ps(m));
-	return _mm_cvtss_f32(m);
-}
-
 /* The 8 fp16 values at p, the first n of them (the rest 0). */
 I256 __m256 load_ph8(const uint16_t *p, size_t n)
 {
@@ -559,7 +544,7 @@ I256 void softmax_row8(const struct qscratch *s, size_t r, size_t live, size_t n
 		_mm256_store_ps(S + c, sc);
 		mx = _mm256_max_ps(mx, sc);
 	}
-	float mt = hmax8(mx);
+	float mt = simd_hmax256(mx);
 	mt = mt > s->M[r] ? mt : s->M[r];
 	__m256 mtv = _mm256_set1_ps(mt), sum = _mm256_setzero_ps();
 	size_t nb = dim / 32;
@@ -571,7 +556,7 @@ I256 void softmax_row8(const struct qscratch *s, size_t r, size_t live, size_t n
 			_mm256_store_ps(s->W + (r * NB + b) * DT + c, _mm256_mul_ps(p,
 			    load_ph8(kv->vs + b * kv->s_stride + j0 + c, left)));
 	}
-	float alpha = rescale(s, r, mt, hadd8(sum));
+	float alpha = rescale(s, r, mt, simd_hadd256(sum));
 	if (alpha != 1.0f) {
 		__m256 av = _mm256_set1_ps(alpha);
 		float *A = s->A + r * dim;

@@ -9,6 +9,7 @@
 #include "kernels/cpu-features.h"
 #include "kernels/quant.h"
 #include "kernels/simd-exp.h"
+#include "kernels/simd-reduce.h"
 #include "lib/util.h"
 
 #define DR ATTN_DECODE_MAX_ROWS
@@ -315,22 +316,6 @@ I256 __m256 hsum8x8(const __m256 *a)
 	    _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-I256 float hmax8(__m256 v)
-{
-	__m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-	m = _mm_max_ss(m, _mm_movehdup_ps(m));
-	return _mm_cvtss_f32(m);
-}
-
-I256 float hadd8(__m256 v)
-{
-	__m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-	m = _mm_add_ss(m, _mm_movehdup_ps(m));
-	return _mm_cvtss_f32(m);
-}
-
 I256 void scores256(const float *Q, const float *Kf, size_t dim, size_t nj8, float *S)
 {
 	for (size_t c = 0; c < nj8; c += 8) {
@@ -434,7 +419,7 @@ T256 static void run_avx2(const float *const *q, const uint32_t *lim, size_t n_r
 				_mm256_store_ps(S + c, sc);
 				mx = _mm256_max_ps(mx, sc);
 			}
-			float mt = hmax8(mx);
+			float mt = simd_hmax256(mx);
 			mt = mt > s.M[r] ? mt : s.M[r];
 			__m256 mtv = _mm256_set1_ps(mt), sum = _mm256_setzero_ps();
 			for (size_t c = 0; c < nj8; c += 8) {
@@ -442,7 +427,7 @@ T256 static void run_avx2(const float *const *q, const uint32_t *lim, size_t n_r
 				_mm256_store_ps(S + c, p);
 				sum = _mm256_add_ps(sum, p);
 			}
-			float alpha = rescale(&s, r, mt, hadd8(sum));
+			float alpha = rescale(&s, r, mt, simd_hadd256(sum));
 			if (alpha != 1.0f) {
 				__m256 av = _mm256_set1_ps(alpha);
 				float *A = s.A + r * dim;
