@@ -84,6 +84,13 @@ static inline float rescale(const struct qscratch *s, size_t r, float mt, float 
 	return attn_online_step(&s->M[r], &s->L[r], mt, tile_sum);
 }
 
+/* Row r sees none of the tile: its weights (nb blocks of them) are 0. */
+static void no_weights(const struct qscratch *s, size_t r, size_t nb)
+{
+	for (size_t b = 0; b < nb; b++)
+		memset(s->W + (r * NB + b) * DT, 0, DT * sizeof(float));
+}
+
 /* The keys within a tile that row r sees. */
 static inline size_t live_keys(uint32_t lim, size_t j0, size_t nj)
 {
@@ -353,9 +360,7 @@ T512 static void run_avx512(const struct attn_q8_query *const *q, const uint32_t
 		for (size_t r = 0; r < n_rows; r++) {
 			size_t live = live_keys(lim[r], j0, nj);
 			if (live == 0) {
-				/* this row sees none of the tile: weights 0 */
-				for (size_t b = 0; b < nb; b++)
-					memset(s.W + (r * NB + b) * DT, 0, DT * sizeof(float));
+				no_weights(&s, r, nb);
 				continue;
 			}
 			softmax_row(&s, r, live, nj16, kv, j0, nj, dim);
@@ -592,9 +597,7 @@ T256 static void run_avx2(const struct attn_q8_query *const *q, const uint32_t *
 		for (size_t r = 0; r < n_rows; r++) {
 			size_t live = live_keys(lim[r], j0, nj);
 			if (live == 0) {
-				/* this row sees none of the tile: weights 0 */
-				for (size_t b = 0; b < nb; b++)
-					memset(s.W + (r * NB + b) * DT, 0, DT * sizeof(float));
+				no_weights(&s, r, nb);
 				continue;
 			}
 			softmax_row8(&s, r, live, nj16, kv, j0, nj, dim);
