@@ -8,13 +8,16 @@
  * Defaults: depth 16384, 2 threads, 30 layers, 20 tokens; SmolLM2-135M's attention shape
  * (9 query heads, 3 KV heads of 64). QUIRE_SIMD picks the level as for quire. KV=q8_0 runs
  * the q8_0 kernel (kernels/attn-decode-q8.h) over keys and values in the CPU backend's q8_0
- * layout instead. */
+ * layout instead; KV=q8_0 TOUCH=1 only reads one word of every cache line the q8_0 kernel
+ * reads, in its order (a tile's keys, their scales, its values): the floor of that kernel.
+ * The memory is the backend's: 2 MiB aligned, huge pages advised. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "kernels/attn-decode-q8.h"
@@ -36,6 +39,7 @@ struct job {
 	const struct attn_q8_query *qq; /* q8_0: the same rows, made once per token */
 	float *o, *lse;                /* per part: N_HEAD * HD, N_HEAD */
 	_Atomic size_t next;
+	int touch;                     /* TOUCH=1: touch_q8 instead of the kernel */
 };
 
 struct worker {
@@ -45,6 +49,32 @@ struct worker {
 	int layers, reps;
 	uint16_t *const *lk, *const *lv;
 };
+
+/* One word of every line of a KV head's keys [0, nk) that the q8_0 kernel reads, in its
+ * order, tile by tile. */
+static uint64_t touch_q8(const struct attn_q8_kv *kv, size_t nk)
+{
+	uint64_t acc = 0, w;
+	for (size_t t = 0; t < nk; t += ATTN_DECODE_Q8_TILE) {
+		size_t n = nk - t < ATTN_DECODE_Q8_TILE ? nk - t : ATTN_DECODE_Q8_TILE;
+		for (size_t d = 0; d < n * HD; d += 64) {
+			memcpy(&w, kv->k + t * HD + d, sizeof w);
+			acc ^= w;
+		}
+		for (size_t b = 0; b < HD / 32; b++)
+			for (size_t d = 0; d < n * 2; d += 64) {
+				memcpy(&w, (const char *)(kv->ks + b * kv->s_stride + t) + d, sizeof w);
+				acc ^= w;
+				memcpy(&w, (const char *)(kv->vs + b * kv->s_stride + t) + d, sizeof w);
+				acc ^= w;
+			}
+		for (size_t d = 0; d < n * HD; d += 64) {
+			memcpy(&w, kv->v + t * HD + d, sizeof w);
+			acc ^= w;
+		}
+	}
+	return acc;
+}
 
 static void run_part(struct job *j, size_t part, float *scratch)
 {
@@ -66,6 +96,10 @@ static void run_part(struct job *j, size_t part, float *scratch)
 			size_t sb = g * HD / 32 * j->n_keys + k0, hb = (g * j->n_keys + k0) * HD;
 			struct attn_q8_kv kv = { j->kq + hb, j->vq + hb, j->ks + sb, j->vs + sb, HD,
 			    j->n_keys };
+			if (j->touch) {
+				j->o[(part * N_HEAD + g) * HD] = (float)(touch_q8(&kv, nk) & 0xff);
+				continue;
+			}
 			const struct attn_q8_query *qq[N_HEAD / N_KV];
 			for (size_t h = 0; h < N_HEAD / N_KV; h++)
 				qq[h] = j->qq + g * (N_HEAD / N_KV) + h;
@@ -90,6 +124,21 @@ static void *worker_main(void *arg)
 			run_part(j, p, w->scratch);
 		pthread_barrier_wait(w->done);
 	}
+}
+
+/* As the CPU backend's KV memory: 2 MiB aligned, huge pages advised. */
+static void *kv_mem(size_t bytes)
+{
+	void *p = NULL;
+	bytes = (bytes + ((size_t)1 << 21) - 1) & ~(((size_t)1 << 21) - 1);
+	if (posix_memalign(&p, (size_t)1 << 21, bytes) != 0) {
+		fprintf(stderr, "decode-bench: out of memory\n");
+		exit(1);
+	}
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	return p;
 }
 
 static double now(void)
@@ -126,8 +175,8 @@ int main(int argc, char **argv)
 	    sizeof *lvq);
 	uint64_t x = 1;
 	for (long l = 0; l < layers; l++) {
-		lk[l] = aligned_alloc(64, per * 2);
-		lv[l] = aligned_alloc(64, per * 2);
+		lk[l] = kv_mem(per * 2);
+		lv[l] = kv_mem(per * 2);
 		for (size_t i = 0; i < per; i++) {
 			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
 			lk[l][i] = quant_f32_to_fp16((float)((x >> 40) & 0xffff) / 65536.0f - 0.5f);
@@ -136,8 +185,8 @@ int main(int argc, char **argv)
 		if (!q8)
 			continue;
 		/* random int8 values; the scales (fp16, [block][pos]) reuse the front of lk and lv */
-		lkq[l] = aligned_alloc(64, per);
-		lvq[l] = aligned_alloc(64, per);
+		lkq[l] = kv_mem(per);
+		lvq[l] = kv_mem(per);
 		for (size_t i = 0; i < per; i++) {
 			lkq[l][i] = (int8_t)(lk[l][i] & 0xff);
 			lvq[l][i] = (int8_t)(lv[l][i] & 0xff);
@@ -156,6 +205,7 @@ int main(int argc, char **argv)
 	pthread_barrier_init(&go, NULL, (unsigned)threads + 1);
 	pthread_barrier_init(&done, NULL, (unsigned)threads + 1);
 	struct job job = { 0 };
+	job.touch = q8 && getenv("TOUCH") != NULL && strcmp(getenv("TOUCH"), "1") == 0;
 	struct worker *w = calloc((size_t)threads, sizeof *w);
 	pthread_t *tid = calloc((size_t)threads, sizeof *tid);
 	size_t sf = (attn_decode_scratch_floats(HD) + 15) & ~(size_t)15;
@@ -199,7 +249,7 @@ int main(int argc, char **argv)
 		pthread_join(tid[t], NULL);
 	double bytes = 2.0 * (double)per * (q8 ? 1.0 + 2.0 / 32 : 2.0) * (double)layers;
 	printf("%s%s: depth %ld, %ld layers, %ld threads: best %.2f ms per token (%.1f tokens/s), "
-	    "KV %.0f MB at %.1f GB/s\n", q8 ? attn_decode_q8_active()->name :
+	    "KV %.0f MB at %.1f GB/s\n", job.touch ? "touch" : q8 ? attn_decode_q8_active()->name :
 	    attn_decode_active()->name, q8 ? " q8_0" : "", depth, layers, threads,
 	    best * 1e3, 1.0 / best, bytes / 1e6, bytes / best / 1e9);
 	return 0;
