@@ -12,7 +12,6 @@
  * reads, in its order (a tile's keys, their scales, its values): the floor of that kernel.
  * The memory is the backend's: 2 MiB aligned, huge pages advised. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "kernels/attn-decode.h"
 #include "kernels/cpu-features.h"
 #include "kernels/quant.h"
+#include "lib/threadpool.h"
 
 #define N_HEAD 9
 #define N_KV 3
@@ -38,7 +38,7 @@ struct job {
 	const float *q;                /* N_HEAD * HD */
 	const struct attn_q8_query *qq; /* q8_0: the same rows, made once per token */
 	float *o, *lse;                /* per part: N_HEAD * HD, N_HEAD */
-	_Atomic size_t next;
+	struct threadpool_runs runs;   /* the parts, dealt as the backend deals them */
 	int touch;                     /* TOUCH=1: touch_q8 instead of the kernel */
 };
 
@@ -48,6 +48,7 @@ struct worker {
 	pthread_barrier_t *go, *done;
 	int layers, reps;
 	uint16_t *const *lk, *const *lv;
+	int index;                     /* 0..threads-1 */
 };
 
 /* One word of every line of a KV head's keys [0, nk) that the q8_0 kernel reads, in its
@@ -120,8 +121,9 @@ static void *worker_main(void *arg)
 		struct job *j = w->job;
 		if (j->n_parts == 0)
 			return NULL;
-		for (size_t p; (p = atomic_fetch_add(&j->next, 1)) < j->n_parts;)
-			run_part(j, p, w->scratch);
+		unsigned cursor = 0;
+		for (long p; (p = threadpool_runs_take(&j->runs, w->index, &cursor)) >= 0;)
+			run_part(j, (size_t)p, w->scratch);
 		pthread_barrier_wait(w->done);
 	}
 }
@@ -213,7 +215,7 @@ int main(int argc, char **argv)
 	sf = sf8 > sf ? sf8 : sf;
 	for (long t = 0; t < threads; t++) {
 		w[t] = (struct worker){ &job, aligned_alloc(64, sf * sizeof(float)), &go, &done,
-		    (int)layers, (int)reps, lk, lv };
+		    (int)layers, (int)reps, lk, lv, (int)t };
 		pthread_create(&tid[t], NULL, worker_main, &w[t]);
 	}
 	double best = 1e30;
@@ -236,7 +238,7 @@ int main(int argc, char **argv)
 			}
 			job.o = o;
 			job.lse = lse;
-			atomic_store(&job.next, 0);
+			threadpool_runs_init(&job.runs, n_parts, (int)threads);
 			pthread_barrier_wait(&go);
 			pthread_barrier_wait(&done);
 		}

@@ -91,6 +91,32 @@ static int cpu_matmul(struct backend *be, const struct gguf_tensor *w, const flo
 	    y, err);
 }
 
+static int cpu_matmul_many(struct backend *be, const struct gguf_tensor *const *w,
+    float *const *y, size_t n_w, const float *x, size_t n_tok, char **err)
+{
+	struct cpu_backend *c = cpu(be);
+	struct matmul_spec spec[MATMUL_MAX_PARTS];
+	int together = n_w <= MATMUL_MAX_PARTS;
+	for (size_t i = 0; together && i < n_w; i++) {
+		together = quant_act_type(w[i]->type) == quant_act_type(w[0]->type) &&
+		    w[i]->ne[0] == w[0]->ne[0];
+		spec[i] = (struct matmul_spec){ w[i]->type, w[i]->data, (size_t)w[i]->ne[1],
+		    matmul_flags(w[i]), y[i] };
+	}
+	if (!together) {   /* inputs of different kinds: one product at a time */
+		for (size_t i = 0; i < n_w; i++)
+			if (cpu_matmul(be, w[i], x, n_tok, y[i], err) != 0)
+				return -1;
+		return 0;
+	}
+	if (n_w == 0)
+		return 0;
+	if (quant_act_prepare(&c->act, w[0]->type, x, n_tok, (size_t)w[0]->ne[0], c->pool,
+	    err) != 0)
+		return -1;
+	return matmul_many(c->pool, spec, n_w, &c->act, err);
+}
+
 static int cpu_embed(struct backend *be, const struct gguf_tensor *emb, const int32_t *tokens,
     size_t n_tok, float *out, char **err)
 {
@@ -198,11 +224,18 @@ static void swiglu_run(void *ctx, int ti, int nt)
 	}
 }
 
+/* The pool for a GLU of n_tok rows of n, or NULL where one thread is done sooner than the
+ * pool would start (a decode step's row of a few thousand takes well under a microsecond). */
+static struct threadpool *glu_pool(struct backend *be, size_t n_tok, size_t n)
+{
+	return n_tok * n >= 16384 ? cpu(be)->pool : NULL;
+}
+
 static void cpu_swiglu(struct backend *be, const float *gate, const float *up,
     size_t stride_in, float *out, size_t n_tok, size_t n)
 {
 	struct swiglu_job j = { gate, up, stride_in, out, n_tok, n, cpu(be)->swiglu };
-	threadpool_run(cpu(be)->pool, swiglu_run, &j);
+	threadpool_run(glu_pool(be, n_tok, n), swiglu_run, &j);
 }
 
 /* GeGLU is element-wise without chunks to respect: the same split serves. */
@@ -210,7 +243,7 @@ static void cpu_geglu(struct backend *be, const float *gate, const float *up,
     size_t stride_in, float *out, size_t n_tok, size_t n)
 {
 	struct swiglu_job j = { gate, up, stride_in, out, n_tok, n, geglu_row };
-	threadpool_run(cpu(be)->pool, swiglu_run, &j);
+	threadpool_run(glu_pool(be, n_tok, n), swiglu_run, &j);
 }
 
 static void kv_release(struct cpu_backend *c)
@@ -610,10 +643,11 @@ static void block_run(void *ctx, int ti, int nt)
 #define DECODE_PART_KEYS 512
 _Static_assert(DECODE_PART_KEYS % 16 == 0, "q8_0 decode ranges start on groups of 16 keys");
 
-/* Decode at depth: the keys are cut into parts of DECODE_PART_KEYS, taken by the threads from
- * a shared counter; a part runs every KV group over its keys (one contiguous stretch of the
- * KV memory) and leaves each query row's partial output and log-sum-exp, which the caller
- * merges part by part in order. */
+/* Decode at depth: the keys are cut into parts of DECODE_PART_KEYS, dealt to the threads in
+ * runs of consecutive parts (lib/threadpool.h: a thread's reads stay one stream per KV head,
+ * and the kernel's prefetch past a part's end fetches its own next keys); a part runs every
+ * KV group over its keys and leaves each query row's partial output and log-sum-exp, which
+ * the caller merges part by part in order. */
 struct decode_job {
 	struct cpu_backend *c;
 	uint32_t layer;
@@ -623,7 +657,7 @@ struct decode_job {
 	float scale;
 	size_t n_keys;                 /* pos0 + n_tok */
 	size_t n_parts;
-	_Atomic size_t next;           /* next part, shared by the threads */
+	struct threadpool_runs runs;   /* the parts, a run per thread */
 };
 
 static void decode_part(struct decode_job *j, size_t part, float *scratch)
@@ -677,21 +711,20 @@ static void decode_run(void *ctx, int ti, int nt)
 	(void)nt;
 	struct decode_job *j = ctx;
 	float *scratch = j->c->dec_scratch + (size_t)ti * j->c->dec_floats;
-	for (;;) {
-		size_t p = j->next++;
-		if (p >= j->n_parts)
-			break;
-		decode_part(j, p, scratch);
-	}
+	unsigned cursor = 0;
+	for (long p; (p = threadpool_runs_take(&j->runs, ti, &cursor)) >= 0;)
+		decode_part(j, (size_t)p, scratch);
 }
 
 static void decode_attention(struct cpu_backend *c, uint32_t layer, const float *q,
     size_t n_tok, uint32_t pos0, uint32_t n_head, float scale, float *out)
 {
 	size_t hd = c->shape.head_dim, rows = n_tok * n_head;
-	struct decode_job j = { c, layer, q, n_tok, pos0, n_head, scale, 0, 0, 0 };
+	struct decode_job j = { .c = c, .layer = layer, .q = q, .n_tok = n_tok, .pos0 = pos0,
+	    .n_head = n_head, .scale = scale };
 	j.n_keys = (size_t)pos0 + n_tok;
 	j.n_parts = (j.n_keys + DECODE_PART_KEYS - 1) / DECODE_PART_KEYS;
+	threadpool_runs_init(&j.runs, j.n_parts, threadpool_size(c->pool));
 	if (j.n_parts * rows > c->dec_cap) {
 		c->dec_cap = j.n_parts * rows;
 		c->dec_o = xreallocarray(c->dec_o, c->dec_cap, hd * sizeof(float));
@@ -798,6 +831,7 @@ static void cpu_destroy(struct backend *be)
 static const struct backend_ops cpu_ops = {
 	.name = "cpu",
 	.matmul = cpu_matmul,
+	.matmul_many = cpu_matmul_many,
 	.embed = cpu_embed,
 	.rmsnorm = cpu_rmsnorm,
 	.rope = cpu_rope,

@@ -35,6 +35,11 @@ struct backend_ops {
 	 * ne[0] = n_in and ne[1] = n_out rows. */
 	int (*matmul)(struct backend *be, const struct gguf_tensor *w, const float *x,
 	    size_t n_tok, float *y, char **err);
+	/* The same for n_w weight tensors with the same ne[0] over the same x (q, k and v; gate
+	 * and up): y[i] gets w[i]'s product. Equal to n_w matmul calls, and cheaper: the backend
+	 * may prepare x once and hand the products to its workers together. */
+	int (*matmul_many)(struct backend *be, const struct gguf_tensor *const *w,
+	    float *const *y, size_t n_w, const float *x, size_t n_tok, char **err);
 	/* Row i of the embedding matrix, dequantized, for each token. */
 	int (*embed)(struct backend *be, const struct gguf_tensor *emb, const int32_t *tokens,
 	    size_t n_tok, float *out, char **err);

@@ -29,9 +29,9 @@ static int project_qkv(struct context *c, const struct model_layer *L, size_t n,
 		}
 		return 0;
 	}
-	if (be->ops->matmul(be, L->wq, c->xb, n, c->q, err) != 0 ||
-	    be->ops->matmul(be, L->wk, c->xb, n, c->k, err) != 0 ||
-	    be->ops->matmul(be, L->wv, c->xb, n, c->v, err) != 0)
+	const struct gguf_tensor *w[3] = { L->wq, L->wk, L->wv };
+	float *y[3] = { c->q, c->k, c->v };
+	if (be->ops->matmul_many(be, w, y, 3, c->xb, n, err) != 0)
 		return -1;
 	if (L->bq != NULL) {
 		/* qwen2 adds biases to the projections */
@@ -88,8 +88,9 @@ static int layer_forward(struct context *c, uint32_t l, size_t n, char **err)
 	be->ops->rmsnorm(be, c->x, L->ffn_norm, c->xb, n, dim, hp->rms_eps);
 	size_t ff = hp->n_ff;
 	if (L->ffn_gate != NULL) {
-		if (be->ops->matmul(be, L->ffn_gate, c->xb, n, c->hb, err) != 0 ||
-		    be->ops->matmul(be, L->ffn_up, c->xb, n, c->hb2, err) != 0)
+		const struct gguf_tensor *w[2] = { L->ffn_gate, L->ffn_up };
+		float *y[2] = { c->hb, c->hb2 };
+		if (be->ops->matmul_many(be, w, y, 2, c->xb, n, err) != 0)
 			return -1;
 		if (hp->ffn_act == FFN_GELU)
 			be->ops->geglu(be, c->hb, c->hb2, ff, c->hb, n, ff);

@@ -674,6 +674,108 @@ static void test_matmul(void)
 /* q4_K products in llama.cpp's repacked orders (MATMUL_Q4_K_X8) at every level: each token's
  * output is bit for bit what the level's per-row kernel in that token's order gives (gemm for
  * the whole groups of four tokens, gemv for the rest), whatever the rows, tokens and threads. */
+/* Several products of the same activations in one pass of the pool (q, k and v; gate and
+ * up) give what one matmul_act() per product gives, bit for bit, whatever the threads; a
+ * product of no rows is skipped; too many products and a weight type the activations were
+ * not made for are errors. */
+static void test_matmul_many(void)
+{
+	static const enum ggml_type types[] = { GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K,
+	    GGML_TYPE_F16 };
+	static const size_t rows[] = { 37, 0, 130, 5 };   /* the products' row counts */
+	static const size_t tok_list[] = { 1, 3, 8, 66 };
+	static const int threads_list[] = { 1, 2, 3 };
+	enum { NP = Q_ARRAY_LEN(rows) };
+	_Static_assert(NP <= MATMUL_MAX_PARTS, "the test's products fit one pass");
+	const size_t max_tok = 66, max_rows = 130;
+	for (size_t ti = 0; ti < Q_ARRAY_LEN(types); ti++) {
+		enum ggml_type t = types[ti];
+		size_t n = test_cols(t), row_bytes;
+		quant_row_size(t, n, &row_bytes, NULL);
+		uint8_t *w[NP];
+		float *want[NP], *got[NP];
+		for (size_t p = 0; p < NP; p++) {
+			w[p] = xmalloc(row_bytes * (rows[p] ? rows[p] : 1));
+			for (size_t r = 0; r < rows[p]; r++) {
+				void *row = random_row(t, n);
+				memcpy(w[p] + r * row_bytes, row, row_bytes);
+				free(row);
+			}
+			/* one float past the largest product, to see that nothing lands there */
+			want[p] = xmalloc((max_rows * max_tok + 1) * sizeof(float));
+			got[p] = xmalloc((max_rows * max_tok + 1) * sizeof(float));
+		}
+		float *x = random_floats(n * max_tok, 1.0f);
+		int bad = 0, runs = 0;
+		for (size_t pi = 0; pi < Q_ARRAY_LEN(threads_list); pi++) {
+			struct threadpool *pool;
+			char *err = NULL;
+			if (threadpool_create(threads_list[pi], &pool, &err) < 0)
+				fatal("%s", err);
+			for (size_t ki = 0; ki < Q_ARRAY_LEN(tok_list); ki++) {
+				size_t nt = tok_list[ki];
+				unsigned flags = t == GGML_TYPE_Q4_K ? MATMUL_Q4_K_X8 : 0;
+				struct quant_act act = QUANT_ACT_INIT;
+				struct matmul_spec spec[NP];
+				if (quant_act_prepare(&act, t, x, nt, n, NULL, &err) < 0)
+					fatal("%s", err);
+				for (size_t p = 0; p < NP; p++) {
+					for (size_t i = 0; i <= max_rows * max_tok; i++)
+						got[p][i] = want[p][i] = NAN;
+					if (matmul_act(pool, t, w[p], rows[p], &act, flags, want[p],
+					    &err) < 0)
+						fatal("%s", err);
+					spec[p] = (struct matmul_spec){ t, w[p], rows[p], flags, got[p] };
+				}
+				if (matmul_many(pool, spec, NP, &act, &err) < 0)
+					fatal("%s", err);
+				for (size_t p = 0; p < NP; p++)
+					for (size_t i = 0; i < rows[p] * nt; i++)
+						if (memcmp(&got[p][i], &want[p][i], sizeof(float)) != 0 &&
+						    bad++ < 3)
+							diag("%d threads, %zu tokens: product %zu [%zu] "
+							    "%.9g, alone %.9g", threads_list[pi], nt, p, i,
+							    got[p][i], want[p][i]);
+				/* nothing written past a product's rows */
+				for (size_t p = 0; p < NP; p++)
+					bad += !isnan(got[p][rows[p] * nt]);
+				quant_act_free(&act);
+				runs++;
+			}
+			threadpool_destroy(pool);
+		}
+		ok(bad == 0, "matmul_many %s: %zu products in one pass == one matmul_act each, bit "
+		    "for bit (%d token counts x threads)", tname(t), (size_t)NP, runs);
+		for (size_t p = 0; p < NP; p++) {
+			free(w[p]);
+			free(want[p]);
+			free(got[p]);
+		}
+		free(x);
+	}
+
+	/* errors */
+	float y[64], x[64] = { 0 };
+	uint8_t wbuf[64] = { 0 };
+	char *err = NULL;
+	struct quant_act act = QUANT_ACT_INIT;
+	quant_act_prepare(&act, GGML_TYPE_Q4_1, x, 1, 32, NULL, NULL);
+	struct matmul_spec many[MATMUL_MAX_PARTS + 1];
+	for (size_t p = 0; p < Q_ARRAY_LEN(many); p++)
+		many[p] = (struct matmul_spec){ GGML_TYPE_Q4_1, wbuf, 1, 0, y };
+	int rc = matmul_many(NULL, many, Q_ARRAY_LEN(many), &act, &err);
+	ok(rc < 0 && err != NULL, "matmul_many rejects %d products: %s", MATMUL_MAX_PARTS + 1,
+	    err ? err : "");
+	free(err);
+	err = NULL;
+	many[1].type = GGML_TYPE_Q8_0;   /* its activations would be q8_0, not q8_1 */
+	rc = matmul_many(NULL, many, 2, &act, &err);
+	ok(rc < 0 && err != NULL, "matmul_many rejects a product of another activation type: %s",
+	    err ? err : "");
+	free(err);
+	quant_act_free(&act);
+}
+
 static void test_matmul_q4_K_x8(void)
 {
 	static const size_t rows_list[] = { 8, 13, 64 };
@@ -849,6 +951,7 @@ int main(void)
 	test_act_quantization();
 	test_dots();
 	test_matmul();
+	test_matmul_many();
 	test_matmul_q4_K_x8();
 	test_model_rows();
 	done_testing();

@@ -1,7 +1,7 @@
 /* t-threadpool.c: the persistent thread pool: every job runs once for every index (on its
  * helper or, when the helper is late, on the caller), jobs see each other's results (the join
  * is a real barrier), idle helpers wake up after sleeping, greedy jobs get all their work
- * done, and bad sizes are errors. */
+ * done, items dealt in runs are each done once, and bad sizes are errors. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +73,34 @@ static void greedy_fn(void *ctx, int ith, int nth)
 	}
 }
 
+/* A greedy job whose items are dealt in runs: each item done once, and each thread's first
+ * items those at the start of its own run, in order. */
+struct runs_job {
+	struct threadpool_runs runs;
+	size_t n_items;
+	int done[GREEDY_ITEMS];   /* times each item was done */
+	int out_of_order;         /* atomic: a thread's own-run items not in increasing order */
+};
+
+static void runs_fn(void *ctx, int ith, int nth)
+{
+	(void)nth;
+	struct runs_job *job = ctx;
+	unsigned cursor = 0;
+	long last = -1;
+	for (long i; (i = threadpool_runs_take(&job->runs, ith, &cursor)) >= 0;) {
+		if (i < 0 || (size_t)i >= job->n_items) {
+			__atomic_add_fetch(&job->out_of_order, 1000, __ATOMIC_RELAXED);
+			break;
+		}
+		if (cursor == 0 && i <= last)
+			__atomic_add_fetch(&job->out_of_order, 1, __ATOMIC_RELAXED);
+		if (cursor == 0)
+			last = i;
+		__atomic_add_fetch(&job->done[i], 1, __ATOMIC_RELAXED);
+	}
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -134,6 +162,24 @@ int main(void)
 		}
 		is_int(gbad, 0, "pool of %d: 300 greedy jobs did every item once", n);
 
+		/* items dealt in runs: every one done once, for any count of items (fewer than
+		 * the threads, too), and one thread alone takes them in order */
+		static const size_t n_items[] = { 0, 1, 2, 7, 100, GREEDY_ITEMS };
+		int rbad = 0, rorder = 0;
+		for (size_t ii = 0; ii < Q_ARRAY_LEN(n_items); ii++)
+			for (int r = 0; r < 50; r++) {
+				struct runs_job rj;
+				memset(&rj, 0, sizeof rj);
+				rj.n_items = n_items[ii];
+				threadpool_runs_init(&rj.runs, rj.n_items, n);
+				threadpool_run_greedy(tp, runs_fn, &rj);
+				for (size_t i = 0; i < GREEDY_ITEMS; i++)
+					rbad += rj.done[i] != (i < rj.n_items);
+				rorder += rj.out_of_order;
+			}
+		ok(rbad == 0 && rorder == 0, "pool of %d: items dealt in runs done once each, "
+		    "each run in order (%d wrong, %d out of order)", n, rbad, rorder);
+
 		enum { N = 10007 };
 		long *a = xcalloc(N, sizeof *a), *b = xcalloc(N, sizeof *b);
 		struct chain_job cj = { a, b, N, 0 };
@@ -158,6 +204,25 @@ int main(void)
 	threadpool_run(NULL, count_fn, &job1);
 	ok(job1.hits[0] == 1 && job1.bad_nth == 0 && threadpool_size(NULL) == 1,
 	    "a NULL pool runs the job on the caller");
+
+	/* more threads than runs: the runs are shared, nothing is lost */
+	struct threadpool *big = NULL;
+	if (threadpool_create(THREADPOOL_RUNS_MAX + 4, &big, NULL) == 0) {
+		struct runs_job rj;
+		memset(&rj, 0, sizeof rj);
+		rj.n_items = GREEDY_ITEMS;
+		threadpool_runs_init(&rj.runs, rj.n_items, THREADPOOL_RUNS_MAX + 4);
+		threadpool_run_greedy(big, runs_fn, &rj);
+		int rbad = 0;
+		for (size_t i = 0; i < GREEDY_ITEMS; i++)
+			rbad += rj.done[i] != 1;
+		ok(rbad == 0 && rj.runs.n_runs == THREADPOOL_RUNS_MAX,
+		    "%d threads share %d runs: every item done once", THREADPOOL_RUNS_MAX + 4,
+		    THREADPOOL_RUNS_MAX);
+		threadpool_destroy(big);
+	} else {
+		ok(0, "create a pool of %d", THREADPOOL_RUNS_MAX + 4);
+	}
 
 	struct threadpool *tp = (struct threadpool *)1;
 	char *err = NULL;

@@ -5,8 +5,7 @@
 # check and idempotent re-ingest.
 . "${srcdir:-.}/tests/lib.sh"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/t5001.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
+T=$TEST_TMP   # lib.sh made it and removes it on exit
 D=$T/docs
 mkdir -p "$D/sub"
 cp "$srcdir/tests/data/store/kjv-genesis.txt" "$D/kjv.txt"

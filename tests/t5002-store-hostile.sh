@@ -5,8 +5,7 @@
 # writer is told who holds the library; kill -9 during ingest leaves a library that checks.
 . "${srcdir:-.}/tests/lib.sh"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/t5002.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
+T=$TEST_TMP   # lib.sh made it and removes it on exit
 L=$T/lib
 PY=${PYTHON3:-python3}
 command -v "$PY" >/dev/null 2>&1 || skip_all "python3 needed to build hostile archives"
