@@ -126,6 +126,9 @@ int cpu_simd_parse(const char *name, enum cpu_simd_level *out, char **err)
 			return 0;
 		}
 	}
+	if (strcmp(name, "amx") == 0)
+		return q_error(err, "SIMD level 'amx': quire has no AMX kernels (the machines it is "
+		    "built and tested on have no AMX tiles; expected scalar, avx2 or avx512)");
 	return q_error(err, "unknown SIMD level '%s' (expected scalar, avx2 or avx512)", name);
 }
 
@@ -135,9 +138,12 @@ static int env_level(enum cpu_simd_level *out, char **err)
 	const char *s = getenv("QUIRE_SIMD");
 	if (s == NULL || *s == '\0')
 		return 1;
-	if (cpu_simd_parse(s, out, NULL) < 0)
-		return q_error(err, "QUIRE_SIMD=%s: unknown SIMD level (expected scalar, avx2 or "
-		    "avx512)", s);
+	char *why = NULL;
+	if (cpu_simd_parse(s, out, &why) < 0) {
+		q_error(err, "QUIRE_SIMD=%s: %s", s, why);
+		free(why);
+		return -1;
+	}
 	if (!cpu_simd_supported(*out))
 		return q_error(err, "QUIRE_SIMD=%s: this CPU (or OS) lacks %s; the best level here "
 		    "is %s", s, s, cpu_simd_name(cpu_simd_best()));

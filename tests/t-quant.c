@@ -935,6 +935,11 @@ int main(void)
 	ok(prc < 0 && perr != NULL, "unknown SIMD level is an error: %s", perr ? perr : "");
 	free(perr);
 	perr = NULL;
+	prc = cpu_simd_parse("amx", &parsed, &perr);
+	ok(prc < 0 && perr != NULL && strstr(perr, "no AMX kernels") != NULL,
+	    "'amx' is an error that says why: %s", perr ? perr : "");
+	free(perr);
+	perr = NULL;
 	for (int l = 0; l < CPU_SIMD_COUNT_; l++) {
 		if (cpu_simd_supported((enum cpu_simd_level)l))
 			continue;
