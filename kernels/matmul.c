@@ -43,38 +43,38 @@ struct matmul_job {
 	struct threadpool_runs runs;
 };
 
-static void run_chunk(const struct matmul_part *job, const struct quant_act *act, size_t r0,
+static void run_chunk(const struct matmul_part *part, const struct quant_act *act, size_t r0,
     size_t r1)
 {
-	size_t n = act->n, n_tok = act->n_rows, n_rows = job->n_rows;
+	size_t n = act->n, n_tok = act->n_rows, n_rows = part->n_rows;
 	float out[QUANT_MAX_NX];
 	for (size_t t0 = 0; t0 < n_tok; t0 += TOKEN_BLOCK) {
 		size_t t1 = t0 + TOKEN_BLOCK < n_tok ? t0 + TOKEN_BLOCK : n_tok;
-		for (size_t tr = r0; tr < r1; tr += job->tile_rows) {
-			size_t tr1 = tr + job->tile_rows < r1 ? tr + job->tile_rows : r1;
+		for (size_t tr = r0; tr < r1; tr += part->tile_rows) {
+			size_t tr1 = tr + part->tile_rows < r1 ? tr + part->tile_rows : r1;
 			for (size_t t = t0, step; t < t1; t += step) {
 				/* up to QUANT_ROWS_MAX_NX tokens through the multi-row kernel (never
 				 * across split), the rows it leaves four tokens at a time */
-				int rows = job->dot_rows != NULL && t < job->split;
-				size_t lim = rows && job->split < t1 ? job->split : t1;
+				int rows = part->dot_rows != NULL && t < part->split;
+				size_t lim = rows && part->split < t1 ? part->split : t1;
 				size_t most = rows ? QUANT_ROWS_MAX_NX : QUANT_MAX_NX;
 				step = lim - t < most ? lim - t : most;
 				size_t r = tr;
 				if (rows)
 					for (; r + QUANT_ROWS_NW <= tr1; r += QUANT_ROWS_NW)
-						job->dot_rows(n, job->w + r * job->row_bytes,
-						    job->row_bytes, act->rows + t * act->stride,
-						    act->stride, (int)step, job->y + t * n_rows + r,
+						part->dot_rows(n, part->w + r * part->row_bytes,
+						    part->row_bytes, act->rows + t * act->stride,
+						    act->stride, (int)step, part->y + t * n_rows + r,
 						    n_rows);
 				for (size_t u = t; u < t + step && r < tr1; u += QUANT_MAX_NX) {
 					int nx = t + step - u < QUANT_MAX_NX ? (int)(t + step - u)
 					    : QUANT_MAX_NX;
-					quant_dot_fn dot = u >= job->split ? job->dot_tail : job->dot;
+					quant_dot_fn dot = u >= part->split ? part->dot_tail : part->dot;
 					for (size_t rr = r; rr < tr1; rr++) {
-						dot(n, job->w + rr * job->row_bytes,
+						dot(n, part->w + rr * part->row_bytes,
 						    act->rows + u * act->stride, act->stride, nx, out);
 						for (int k = 0; k < nx; k++)
-							job->y[(u + (size_t)k) * n_rows + rr] = out[k];
+							part->y[(u + (size_t)k) * n_rows + rr] = out[k];
 					}
 				}
 			}
