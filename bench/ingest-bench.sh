@@ -7,8 +7,8 @@
 #
 #   bench/ingest-bench.sh [-q QUIRE] [-m MODEL] [-r RUNS] [CORPUS_DIR]
 #
-# CORPUS_DIR holds kjv.txt, austen-all.txt and python311-doc.rst.txt as
-# ../shared/corpora/build_corpora.sh makes them (default /tmp/store/corpora/text).
+# CORPUS_DIR holds kjv.txt, austen-all.txt and python311-doc.rst.txt, made from Debian packages
+# as docs/bench/bench-ingest.md says (default /tmp/store/corpora/text).
 # About 2 minutes with the defaults (RUNS=3) on a 2-core machine.
 set -eu
 TOP=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# niah-grid.sh: the passkey grid of a model (EVAL.md 2.2): `quire niah` at LENGTHS x DEPTHS,
+# niah-grid.sh: the passkey grid of a model (lengths x evenly spaced depths, as UltraLong's
+# evaluation, arXiv 2504.06214, lays it out): `quire niah` at LENGTHS x DEPTHS,
 # written up as a Markdown page with the depth x length table, a CSV (one row per run) and a
 # heat map (gnuplot).
 #
@@ -7,7 +8,7 @@
 #                      [-o OUTDIR] [-r 'ROPE OPTIONS'] [-n NAME]
 #
 # Defaults: the build in the current directory, the default model, 2 threads, lengths
-# 1024,2048,4096,6144,8192, 10 depths, seed 42, OUTDIR docs/ of the source tree, no RoPE
+# 1024,2048,4096,6144,8192, 10 depths, seed 42, OUTDIR docs/bench/ of the source tree, no RoPE
 # options (the model's own), NAME bench-niah-grid; writes NAME.md, NAME.csv and NAME.png there.
 # -r passes RoPE options to quire, e.g. -r '--rope-scaling yarn --rope-scale 2'.
 set -eu
@@ -18,7 +19,7 @@ threads=2
 lengths=1024,2048,4096,6144,8192
 depths=10
 seed=42
-outdir=$src/docs
+outdir=$src/docs/bench
 rope=
 name=bench-niah-grid
 while getopts b:m:t:l:d:s:o:r:n: opt; do
@@ -53,7 +54,8 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	echo "# Passkey grid: $(basename "$model")${rope:+ ($rope)}"
 	echo
 	echo "Command: \`quire -m $(basename "$model") -t $threads${rope:+ $rope} niah --lengths $lengths --depths $depths --seed $seed\`"
-	echo "(\`bench/niah-grid.sh\`). Template of EVAL.md 2.1, 6-digit keys, repeated garbage"
+	echo "(\`bench/niah-grid.sh\`). Passkey template of landmark-attention, YaRN and LongRoPE"
+	echo "(\`tui/eval-niah.h\`), 6-digit keys, repeated garbage"
 	echo "sentences as filler, raw prompt, greedy, 10 new tokens; a cell is 1 when the first"
 	echo "number of the answer is the key."
 	echo

@@ -1,7 +1,8 @@
 #!/bin/sh
-# rope-ppl.sh: perplexity against context length for each RoPE scaling (EVAL.md 2.7 mode A with
-# S = L: non-overlapping windows), as CSV `method,L,ppl` and a gnuplot PNG. By hand, not CI:
-# each point runs the model over the whole text (minutes at 16K on two cores).
+# rope-ppl.sh: perplexity against context length for each RoPE scaling (`quire perplexity`:
+# LongRoPE's sliding windows with stride S = L, so windows do not overlap), as CSV
+# `method,L,ppl` and a gnuplot PNG. By hand, not CI: each point runs the model over the whole
+# text (minutes at 16K on two cores).
 #
 #   QUIRE=./quire MODEL=model.gguf TEXT=book.txt sh bench/rope-ppl.sh
 #
@@ -16,7 +17,7 @@
 #              the largest length and the model's context_train as `quire info` reports it]
 #   FACTORS    factor file from `quire rope-search` for longrope (skipped when unset)
 #   THREADS    -t [2]
-#   OUT        output prefix [docs/rope-ppl]: OUT.csv, OUT.png, OUT.log
+#   OUT        output prefix [docs/bench/rope-ppl]: OUT.csv, OUT.png, OUT.log
 # Points already in OUT.csv are not run again, so an interrupted run continues.
 set -eu
 QUIRE=${QUIRE:-./quire}
@@ -25,7 +26,7 @@ TEXT=${TEXT:?TEXT must name a long plain-text file}
 LENGTHS=${LENGTHS:-"2048 4096 8192 16384"}
 METHODS=${METHODS:-"none linear ntk yarn longrope"}
 THREADS=${THREADS:-2}
-OUT=${OUT:-docs/rope-ppl}
+OUT=${OUT:-docs/bench/rope-ppl}
 
 # shellcheck disable=SC2086
 orig=$("$QUIRE" $MODEL_OPT info | sed -n 's/^model.context_train: //p')

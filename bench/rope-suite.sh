@@ -20,7 +20,7 @@
 #   PPL_LENGTHS  [2048 4096 8192 16384 32768]
 #   LENGTHS, DEPTHS  passkey grid [4096,8192,16384; 10]
 #   VARIANTS  [none yarn longrope ntk linear]
-#   THREADS   [2]                              OUT      output folder [docs/rope-TARGET]
+#   THREADS   [2]                              OUT      output folder [docs/bench/rope-TARGET]
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 QUIRE=${QUIRE:-./quire}
@@ -35,7 +35,7 @@ LENGTHS=${LENGTHS:-4096,8192,16384}
 DEPTHS=${DEPTHS:-10}
 VARIANTS=${VARIANTS:-"none yarn longrope ntk linear"}
 THREADS=${THREADS:-2}
-OUT=${OUT:-$src/docs/rope-$TARGET}
+OUT=${OUT:-$src/docs/bench/rope-$TARGET}
 mkdir -p "$OUT"
 QUIRE=$(cd "$(dirname "$QUIRE")" && pwd)/$(basename "$QUIRE")
 log() { echo "rope-suite: $(date -u +%FT%TZ) $*" | tee -a "$OUT/suite.log"; }

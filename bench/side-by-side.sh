@@ -6,10 +6,11 @@
 #   bench/side-by-side.sh [-b BUILD] [-m MODEL] [-t THREADS] [-r REPS] [-T TEXT] [-o OUTDIR]
 #
 # BUILD is a configured and built quire tree (default: the current directory); OUTDIR gets
-# bench-side-by-side.md, bench-side-by-side-pp.png and bench-side-by-side-tg.png (default docs/
-# of the source tree). Needs gnuplot (apt-get install -y gnuplot-nox) and /opt/quire-ref.
-# DEPTHS and REF_PY may be set in the environment; LLAMA_FA=1 also runs llama.cpp with flash
-# attention (faster at depth on the CPU) and compares quire with the faster of the two.
+# bench-side-by-side.md, bench-side-by-side-pp.png and bench-side-by-side-tg.png (default
+# docs/bench/ of the source tree). Needs gnuplot (apt-get install -y gnuplot-nox) and
+# /opt/quire-ref. DEPTHS and REF_PY may be set in the environment; LLAMA_FA=1 also runs
+# llama.cpp with flash attention (faster at depth on the CPU) and compares quire with the
+# faster of the two.
 # KV=q8_0 gives both engines q8_0 keys and values (quire --kv-type q8_0); llama.cpp then runs
 # with flash attention only, which its quantized V cache needs. QUIRE_KV=q8_0 gives quire alone
 # a q8_0 cache, against llama.cpp's KV (to set quire's fastest against llama.cpp's fastest).
@@ -23,7 +24,7 @@ model=${QUIRE_TEST_MODEL:-$HOME/.local/share/quire/models/SmolLM2-135M-Instruct.
 threads=2
 reps=3
 text=
-outdir=$src/docs
+outdir=$src/docs/bench
 while getopts b:m:t:r:T:o: opt; do
 	case $opt in
 	b) build=$OPTARG ;;
@@ -32,7 +33,7 @@ while getopts b:m:t:r:T:o: opt; do
 	r) reps=$OPTARG ;;
 	T) text=$OPTARG ;;
 	o) outdir=$OPTARG ;;
-	*) sed -n '2,12p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,13p' "$0" >&2; exit 2 ;;
 	esac
 done
 DEPTHS=${DEPTHS:-"0 4096 16384"}

@@ -16,7 +16,7 @@
 #include "kernels/attn-decode.h"
 #include "kernels/attn-exact-block.h"
 #include "kernels/attn-exact.h"
-#include "kernels/attn-merge.h"
+#include "kernels/attn-merge-math.h"
 #include "kernels/cpu-features.h"
 #include "kernels/geglu-cpu.h"
 #include "kernels/matmul.h"

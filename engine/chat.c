@@ -8,6 +8,7 @@
 
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
 
 struct chat_template {
@@ -263,38 +264,13 @@ static int py_isspace(uint32_t c)
 	    c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
-/* Decode the UTF-8 sequence at s[0, n): its length, or 0 if it is not a valid one. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	if (n == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	size_t l = s[0] >= 0xf5 ? 0 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-	if (l == 0 || l > n)
-		return 0;
-	uint32_t c = s[0] & (0x7f >> l);
-	for (size_t i = 1; i < l; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-	if (c < min[l] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return l;
-}
-
 /* Bytes of leading whitespace in s[0, n). */
 static size_t lead_space(const char *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
 		uint32_t c;
-		size_t l = utf8_decode((const unsigned char *)s + i, n - i, &c);
+		size_t l = utf8_decode(s + i, n - i, &c);
 		if (l == 0 || !py_isspace(c))
 			break;
 		i += l;
@@ -310,7 +286,7 @@ static size_t trail_space(const char *s, size_t n, size_t floor)
 		size_t found = 0;
 		for (size_t l = 1; l <= 4 && l <= end - floor; l++) {
 			uint32_t c;
-			if (utf8_decode((const unsigned char *)s + end - l, l, &c) == l) {
+			if (utf8_decode(s + end - l, l, &c) == l) {
 				found = py_isspace(c) ? l : 0;
 				break;
 			}

@@ -17,11 +17,6 @@ int kv_type_parse(const char *name, enum kv_type *out, char **err)
 	return 0;
 }
 
-const char *kv_type_name(enum kv_type type)
-{
-	return type == KV_Q8_0 ? "q8_0" : "f16";
-}
-
 int context_create(const struct model *m, const struct context_params *p,
     struct context **out, char **err)
 {

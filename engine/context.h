@@ -20,7 +20,6 @@ struct context_params {
 
 /* "f16" or "q8_0" (--kv-type); -1 with *err for any other name. */
 int kv_type_parse(const char *name, enum kv_type *out, char **err);
-const char *kv_type_name(enum kv_type type);
 
 struct context {
 	const struct model *model;

@@ -2,7 +2,6 @@
 #include "engine/gguf.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/file.h"
 #include "lib/util.h"
 
 /* Far above any real model (a few hundred keys, tens of thousands of tensors), low enough that
@@ -575,20 +575,10 @@ int gguf_open_buffer(const void *data, size_t size, const char *name, struct ggu
 int gguf_open(const char *path, struct gguf_file **out, char **err)
 {
 	*out = NULL;
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer; fstat() refuses it next. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return q_error(err, "%s: %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		return q_error(err, "%s: %s", path, strerror(e));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return q_error(err, "%s: not a regular file", path);
-	}
+	int fd = file_open_regular(path, &st, err);
+	if (fd < 0)
+		return -1;
 	if (st.st_size == 0) {   /* mmap refuses it; parse() would say the same */
 		close(fd);
 		return q_error(err, "%s: 0 bytes is too small for a GGUF file", path);
@@ -661,11 +651,6 @@ const char *gguf_key_name(const struct gguf_file *f, int key_idx)
 int gguf_find_key(const struct gguf_file *f, const char *key)
 {
 	return hash_find(f->key_hash, f->key_hash_mask, key, kv_name_of, f);
-}
-
-enum gguf_type gguf_key_type(const struct gguf_file *f, int key_idx)
-{
-	return kv_at(f, key_idx)->type;
 }
 
 /* Find key for a getter: 0 and *kv, 1 if absent (or -1 with a message when required). */
@@ -741,11 +726,6 @@ int gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out, char
 	return get_u64(f, key, 0, out, err);
 }
 
-int gguf_need_u64(const struct gguf_file *f, const char *key, uint64_t *out, char **err)
-{
-	return get_u64(f, key, 1, out, err);
-}
-
 static int get_f64(const struct gguf_file *f, const char *key, int required, int to_f32,
     double *out, char **err)
 {
@@ -770,15 +750,6 @@ int gguf_get_f32(const struct gguf_file *f, const char *key, float *out, char **
 {
 	double d;
 	int rc = get_f64(f, key, 0, 1, &d, err);
-	if (rc == 0)
-		*out = (float)d;
-	return rc;
-}
-
-int gguf_need_f32(const struct gguf_file *f, const char *key, float *out, char **err)
-{
-	double d;
-	int rc = get_f64(f, key, 1, 1, &d, err);
 	if (rc == 0)
 		*out = (float)d;
 	return rc;

@@ -84,7 +84,6 @@ const void *gguf_base(const struct gguf_file *f);          /* byte 0 of the file
 int gguf_key_count(const struct gguf_file *f);
 const char *gguf_key_name(const struct gguf_file *f, int key_idx);   /* NUL-terminated */
 int gguf_find_key(const struct gguf_file *f, const char *key);       /* index, or -1 */
-enum gguf_type gguf_key_type(const struct gguf_file *f, int key_idx);
 const char *gguf_type_name(enum gguf_type t);   /* "u32", "str", "arr", ...; "?" if invalid */
 
 /* Typed getters by key name. Each returns
@@ -109,8 +108,6 @@ int gguf_get_strdup(const struct gguf_file *f, const char *key, char **out, char
 
 /* The same, but an absent key is an error too ("FILE: missing key 'KEY'"): 0 or -1. */
 int gguf_need_u32(const struct gguf_file *f, const char *key, uint32_t *out, char **err);
-int gguf_need_u64(const struct gguf_file *f, const char *key, uint64_t *out, char **err);
-int gguf_need_f32(const struct gguf_file *f, const char *key, float *out, char **err);
 int gguf_need_str(const struct gguf_file *f, const char *key, const char **s, size_t *len,
     char **err);
 

@@ -23,14 +23,6 @@ static const struct arch_desc arches[] = {
 	{ "gemma3", ARCH_GEMMA3 },
 };
 
-const char *model_arch_name(enum model_arch a)
-{
-	for (size_t i = 0; i < Q_ARRAY_LEN(arches); i++)
-		if (arches[i].arch == a)
-			return arches[i].name;
-	return "?";
-}
-
 /* Loading state: the file name for messages and a bump allocator for the f32 vectors. */
 struct loader {
 	struct model *m;

@@ -86,7 +86,6 @@ struct model {
 int model_load(const char *path, struct model **out, char **err);
 void model_free(struct model *m);
 
-const char *model_arch_name(enum model_arch a);
 /* Bytes of K and V per token for a KV element size (2 for f16). */
 size_t model_kv_bytes_per_token(const struct model *m, size_t elem_bytes);
 

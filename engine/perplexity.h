@@ -1,6 +1,7 @@
 /* perplexity.h: scoring a token sequence with the model: the negative log-likelihood of each
- * token given the ones before it, the building block of `quire perplexity` (sliding windows,
- * EVAL.md 2.7 mode A) and, with the persistent cache, of position-bucketed mode B. */
+ * token given the ones before it, the building block of `quire perplexity` (LongRoPE's sliding
+ * windows) and, with the persistent cache (planned), of the mean NLL per position bucket over
+ * one streaming pass of a whole book. */
 #ifndef QUIRE_ENGINE_PERPLEXITY_H
 #define QUIRE_ENGINE_PERPLEXITY_H
 

@@ -1,7 +1,7 @@
 /* rope-search.h: LongRoPE's evolutionary search for per-pair RoPE rescale factors, without
  * training: a population of factor vectors lambda[0..n_pairs) (pair i's frequency is divided
  * by lambda_i), scored by a caller-supplied objective (perplexity at the target length), bred
- * by mutation and crossover, the best kept (LongRoPE 2402.13753, section 3.2; ROPE.md A.7).
+ * by mutation and crossover, the best kept (LongRoPE, arXiv 2402.13753, section 3.2).
  *
  * Constraints on every candidate, as in the paper: 1 <= lambda_i <= max_factor and lambda
  * non-decreasing in i (slower pairs are interpolated at least as much as faster ones).

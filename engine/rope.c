@@ -44,7 +44,8 @@ const char *rope_pairing_name(enum rope_pairing p)
 	return p == ROPE_PAIRING_NEOX ? "neox" : "norm";
 }
 
-/* GGUF architecture names (llama.cpp's LLM_ARCH_NAMES) by pairing, from ROPE.md A.1. */
+/* GGUF architecture names (llama.cpp's LLM_ARCH_NAMES) by pairing, as llama.cpp's
+ * llama_model_rope_type() assigns them. */
 static const char *const norm_archs[] = {
 	"llama", "deci", "baichuan", "starcoder", "plamo", "orion", "internlm2", "minicpm",
 	"xverse", "command-r", "cohere2", "olmo", "arctic", "deepseek", "deepseek2", "chatglm",

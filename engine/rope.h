@@ -1,6 +1,7 @@
 /* rope.h: a model's rotary position encoding configuration (variant, pairing, parameters, factor
  * tables), built from GGUF metadata or plain values, adjusted by command-line overrides, and
- * turned once into the frequency table and magnitude the forward pass uses (ROPE.md).
+ * turned once into the frequency table and magnitude the forward pass uses (the formulas:
+ * kernels/rope-math.h).
  *
  * Life of a configuration:
  *   rope_config_from_gguf()        or rope_config_init() with plain values
@@ -45,7 +46,7 @@ enum rope_factor_set {
 };
 
 /* What to do when a rope_freqs tensor (llama3 divisors) meets another scaling variant, which
- * would scale the frequencies twice (ROPE.md A.8). */
+ * would scale the frequencies twice (llama.cpp then applies the divisors, then the variant). */
 enum rope_double_scaling {
 	ROPE_DS_REFUSE = 0,  /* default: rope_config_finish() fails and says why */
 	ROPE_DS_BOTH = 1,    /* apply both, divisors first (what llama.cpp does) */
@@ -133,8 +134,8 @@ const char *rope_variant_name(enum rope_variant v);
 int rope_variant_parse(const char *name, enum rope_variant *out);   /* 0, or -1 if unknown */
 const char *rope_pairing_name(enum rope_pairing p);                 /* "norm" / "neox" */
 
-/* Pairing for a GGUF architecture name (llama.cpp's llama_model_rope_type() list, ROPE.md
- * A.1). 0, or -1 with *err for unknown, non-RoPE and multi-section (M-RoPE) archs. */
+/* Pairing for a GGUF architecture name (llama.cpp's llama_model_rope_type() list). 0, or -1
+ * with *err for unknown, non-RoPE and multi-section (M-RoPE) archs. */
 int rope_pairing_for_arch(const char *arch, enum rope_pairing *out, char **err);
 
 /* Plain RoPE with every other parameter at its default (scale 1, orig_ctx = ctx_train,
@@ -142,8 +143,9 @@ int rope_pairing_for_arch(const char *arch, enum rope_pairing *out, char **err);
 void rope_config_init(struct rope_config *cfg, enum rope_pairing pairing, int n_rot,
     double base, uint32_t ctx_train);
 
-/* Read the configuration from a GGUF file's metadata and factor tensors (keys and tensors as
- * ROPE.md lists them; absent keys take llama.cpp's defaults). The file is not kept. */
+/* Read the configuration from a GGUF file's metadata and factor tensors (<arch>.rope.* keys,
+ * the rope_freqs and rope_factors_long/short tensors; absent keys take llama.cpp's defaults).
+ * The file is not kept. */
 int rope_config_from_gguf(struct rope_config *cfg, const struct gguf_file *f, char **err);
 
 /* Apply command-line overrides. A variant override of none drops every factor table; a scale
@@ -164,7 +166,7 @@ int rope_config_finish(struct rope_config *cfg, uint32_t ctx_max, char **err);
 int rope_table_build(const struct rope_config *cfg, struct rope_table *t, char **err);
 
 /* A persistent KV cache stores keys after rotation, so it needs a length-independent f[]:
- * 0 for dynamic NTK (ROPE.md A.5), 1 otherwise. */
+ * 0 for dynamic NTK (its base follows the current length), 1 otherwise. */
 int rope_config_allows_cache(const struct rope_config *cfg);
 
 /* FNV-1a 64 over the canonical little-endian bytes of: variant, LongRoPE set, pairing, n_rot,

@@ -1,6 +1,6 @@
 /* tokenizer-pre.c: the byte-level BPE pre-tokenizer: the split regexes each tokenizer.ggml.pre
- * name stands for (PCRE2, JIT-compiled), lenient UTF-8 decoding as llama.cpp does it, and the
- * walk that hands each piece to the merger. */
+ * name stands for (PCRE2, JIT-compiled), the views of invalid UTF-8 that llama.cpp's lenient
+ * decoding gives (lib/utf8.h), and the walk that hands each piece to the merger. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/tokenizer-impl.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
 
 /* llama.cpp's \s is the Unicode White_Space set; PCRE2's \s differs (no U+0085 in some modes,
@@ -117,103 +118,12 @@ void tok_pre_free(struct tok_pre *pre)
 
 /* --- UTF-8 ---------------------------------------------------------------------------------- */
 
-/* Is s[0, n) strictly valid UTF-8 (no overlong forms, surrogates or values past U+10FFFF)? */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		if (i + 8 <= n) {
-			uint64_t w;
-			memcpy(&w, s + i, 8);
-			if ((w & 0x8080808080808080ull) == 0) {
-				i += 8;
-				continue;
-			}
-		}
-		unsigned c = s[i];
-		if (c < 0x80) {
-			i++;
-		} else if (c >= 0xC2 && c <= 0xDF) {
-			if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80)
-				return 0;
-			i += 2;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			if (i + 2 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80)
-				return 0;
-			unsigned cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-			if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
-				return 0;
-			i += 3;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			if (i + 3 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 ||
-			    (s[i + 3] & 0xC0) != 0x80)
-				return 0;
-			unsigned cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) |
-			    ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
-			if (cp < 0x10000 || cp > 0x10FFFF)
-				return 0;
-			i += 4;
-		} else {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static size_t utf8_put(unsigned char *o, uint32_t cp)
-{
-	if (cp < 0x80) {
-		o[0] = (unsigned char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (unsigned char)(0xC0 | (cp >> 6));
-		o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (unsigned char)(0xE0 | (cp >> 12));
-		o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-		o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	o[0] = (unsigned char)(0xF0 | (cp >> 18));
-	o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-	o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-	o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-	return 4;
-}
-
-/* llama.cpp's lenient decoder: the lead byte's high bits give the length, continuation bytes
- * must follow, the value is taken as spelled (overlong forms and surrogates included). Returns
- * the sequence length, or 0 where llama.cpp gives U+FFFD for one byte (and above U+10FFFF). */
-static size_t lenient_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned c = s[0];
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	size_t len = (c & 0x40) == 0 ? 0 : (c & 0x20) == 0 ? 2 : (c & 0x10) == 0 ? 3 :
-	    (c & 0x08) == 0 ? 4 : 0;
-	if (len == 0 || len > n)
-		return 0;
-	uint32_t v = c & (0x7Fu >> len);
-	for (size_t k = 1; k < len; k++) {
-		if ((s[k] & 0xC0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[k] & 0x3Fu);
-	}
-	if (v > 0x10FFFF)
-		return 0;
-	*cp = v;
-	return len;
-}
-
-/* Build the two views of an input that is not strictly valid UTF-8: tok->san for the regexes
- * (valid UTF-8: bad bytes as U+FFFD, surrogates as U+E000, which falls in the same classes)
- * and tok->san_bytes for merging (surrogates re-encoded as themselves, as llama.cpp does),
- * byte for byte the same length, with tok->san_map back to input offsets. */
+/* Build the two views of an input that is not strictly valid UTF-8, decoded leniently as
+ * llama.cpp does (utf8_decode_lenient: overlong forms and surrogates read as spelled, U+FFFD
+ * for one byte otherwise): tok->san for the regexes (valid UTF-8: bad bytes as U+FFFD,
+ * surrogates as U+E000, which falls in the same classes) and tok->san_bytes for merging
+ * (surrogates re-encoded as themselves, as llama.cpp does), byte for byte the same length,
+ * with tok->san_map back to input offsets. */
 static size_t sanitize(struct tokenizer *tok, const char *in, size_t n, size_t base)
 {
 	size_t need;
@@ -225,22 +135,21 @@ static size_t sanitize(struct tokenizer *tok, const char *in, size_t n, size_t b
 		tok->san_map = xreallocarray(tok->san_map, need, sizeof(size_t));
 		tok->san_cap = need;
 	}
-	const unsigned char *s = (const unsigned char *)in;
-	unsigned char *re = (unsigned char *)tok->san, *by = (unsigned char *)tok->san_bytes;
+	char *re = tok->san, *by = tok->san_bytes;
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		uint32_t cp;
-		size_t len = lenient_decode(s + i, n - i, &cp);
+		size_t len = utf8_decode_lenient(in + i, n - i, &cp);
 		size_t w;
 		if (len == 0) {
-			w = utf8_put(re + o, 0xFFFD);
+			w = utf8_encode(0xFFFD, re + o);
 			memcpy(by + o, re + o, w);
 			len = 1;
 		} else if (cp >= 0xD800 && cp <= 0xDFFF) {
-			w = utf8_put(by + o, cp);
-			utf8_put(re + o, 0xE000);
+			w = utf8_encode(cp, by + o);
+			utf8_encode(0xE000, re + o);
 		} else {
-			w = utf8_put(re + o, cp);
+			w = utf8_encode(cp, re + o);
 			memcpy(by + o, re + o, w);
 		}
 		for (size_t k = 0; k < w; k++)
@@ -310,7 +219,7 @@ int tok_bpe_fragment(struct tokenizer *tok, const char *s, size_t n, size_t base
 {
 	struct split_ctx c = { tok, s, s, NULL, base, o, err };
 	size_t len = n;
-	if (!utf8_valid((const unsigned char *)s, n)) {
+	if (!utf8_valid(s, n, NULL)) {
 		len = sanitize(tok, s, n, base);
 		c.re = tok->san;
 		c.by = tok->san_bytes;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/tokenizer-impl.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
 
 #define ESC "\xE2\x96\x81"   /* U+2581, SentencePiece's visible space */
@@ -209,19 +210,21 @@ static size_t spm_escape(struct tokenizer *tok, const char *s, size_t n, size_t 
 	return k;
 }
 
-static int utf8_valid_simple(const unsigned char *s, size_t n)
+/* Whether s[0, n) is whole characters to llama.cpp, so that cutting it into words cannot
+ * change a character's bytes. llama.cpp's SPM tokenizer (llm_tokenizer_spm_session::tokenize
+ * in src/llama-vocab.cpp) never checks UTF-8: it takes each character's length from the lead
+ * byte's high bits alone (char_len above, its unicode_len_utf8) and merges the whole text.
+ * Cutting words gives the same tokens only where no such character reaches past a cut, which
+ * holds when every lead byte is followed by the continuation bytes its length asks for: what
+ * utf8_decode_lenient accepts, each sequence exactly char_len bytes long. A surrogate (ED A0
+ * 80) or an overlong form is one character to llama.cpp like any other, so it is accepted here
+ * on purpose; a strict check would only send such text down the slower whole-text path. */
+static int spm_whole_chars(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n;) {
-		unsigned c = s[i];
-		size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ?
-		    3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-		if (len == 0 || len > n - i)
+	uint32_t cp;
+	for (size_t i = 0, k; i < n; i += k)
+		if ((k = utf8_decode_lenient(s + i, n - i, &cp)) == 0)
 			return 0;
-		for (size_t k = 1; k < len; k++)
-			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
-		i += len;
-	}
 	return 1;
 }
 
@@ -246,7 +249,7 @@ void tok_spm_fragment(struct tokenizer *tok, const char *s, size_t n, size_t bas
 	const size_t *map = tok->spm_map;
 	/* With invalid UTF-8 a character's length can reach past a cut, so then (and when words
 	 * are not cut at all) the fragment is merged whole. */
-	if (!tok->spm_split_words || !utf8_valid_simple((const unsigned char *)s, n)) {
+	if (!tok->spm_split_words || !spm_whole_chars(s, n)) {
 		spm_piece(tok, e, k, map, o, NULL);
 		return;
 	}

@@ -905,15 +905,6 @@ int tokenizer_add_bos(const struct tokenizer *tok) { return tok->add_bos; }
 const char *tokenizer_model_name(const struct tokenizer *tok) { return tok->model_name; }
 const char *tokenizer_pre_name(const struct tokenizer *tok) { return tok->pre_name; }
 
-const char *tokenizer_token_text(const struct tokenizer *tok, int32_t id, size_t *len)
-{
-	if (id < 0 || id >= tok->n_vocab)
-		return NULL;
-	if (len)
-		*len = tok->text_off[id + 1] - tok->text_off[id];
-	return tok->text + tok->text_off[id];
-}
-
 enum tok_type tokenizer_token_type(const struct tokenizer *tok, int32_t id)
 {
 	if (id < 0 || id >= tok->n_vocab)

@@ -100,9 +100,6 @@ int tokenizer_add_bos(const struct tokenizer *tok);   /* the model wants BOS pre
 const char *tokenizer_model_name(const struct tokenizer *tok);   /* "gpt2" or "llama" */
 const char *tokenizer_pre_name(const struct tokenizer *tok);     /* as in the file, or "" */
 
-/* Token text as stored in the vocabulary (byte-level BPE alphabet, U+2581...), not
- * NUL-terminated; NULL for an id out of range. */
-const char *tokenizer_token_text(const struct tokenizer *tok, int32_t id, size_t *len);
 enum tok_type tokenizer_token_type(const struct tokenizer *tok, int32_t id);
 int tokenizer_is_control(const struct tokenizer *tok, int32_t id);   /* CONTROL or UNKNOWN */
 /* End of generation: EOS, EOT and the usual end-of-text control tokens. */

@@ -1,7 +1,7 @@
 /* attn-decode.h: attention of a few query rows (decode) against one range of a long fp16 KV
  * memory, per SIMD level (kernels/cpu-features.h). The rows of one KV group go together, so
  * each key and value of the range is read and converted once for all of them; a range yields
- * a partial result (normalised output and log-sum-exp) that kernels/attn-merge.h folds with
+ * a partial result (normalised output and log-sum-exp) that kernels/attn-merge-math.h folds with
  * the other ranges' results: split-K ("flash-decoding"), so that one token's attention over
  * many keys spreads over every thread. */
 #ifndef QUIRE_KERNELS_ATTN_DECODE_H

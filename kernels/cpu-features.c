@@ -8,11 +8,8 @@
 
 #include "lib/util.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if CPU_SIMD_X86
 #include <cpuid.h>
-#define CPU_X86 1
-#else
-#define CPU_X86 0
 #endif
 
 static struct cpu_features features;
@@ -21,7 +18,7 @@ static int active_level = -1;       /* atomic: enum cpu_simd_level, or -1 before
 
 static const char *const level_names[CPU_SIMD_COUNT_] = { "scalar", "avx2", "avx512" };
 
-#if CPU_X86
+#if CPU_SIMD_X86
 /* XGETBV via its encoding, so no -mxsave is needed for the whole file. */
 static unsigned long long read_xcr0(void)
 {
@@ -94,9 +91,9 @@ int cpu_simd_supported(enum cpu_simd_level level)
 	case CPU_SIMD_SCALAR:
 		return 1;
 	case CPU_SIMD_AVX2:
-		return CPU_X86 && avx2;
+		return CPU_SIMD_X86 && avx2;
 	case CPU_SIMD_AVX512:
-		return CPU_X86 && avx2 && f->os_avx512 && f->avx512f && f->avx512bw &&
+		return CPU_SIMD_X86 && avx2 && f->os_avx512 && f->avx512f && f->avx512bw &&
 		    f->avx512vl && f->avx512vnni;
 	default:
 		return 0;

@@ -8,12 +8,22 @@
 #ifndef QUIRE_KERNELS_CPU_FEATURES_H
 #define QUIRE_KERNELS_CPU_FEATURES_H
 
+#include <stddef.h>
+
 enum cpu_simd_level {
 	CPU_SIMD_SCALAR = 0,
 	CPU_SIMD_AVX2 = 1,
 	CPU_SIMD_AVX512 = 2,
 	CPU_SIMD_COUNT_ = 3
 };
+
+/* 1 where the SIMD levels exist (x86, x86-64); elsewhere only scalar kernels are built and the
+ * FAMILY-avx2.c and FAMILY-avx512.c files compile to nothing. */
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_SIMD_X86 1
+#else
+#define CPU_SIMD_X86 0
+#endif
 
 struct cpu_features {
 	int x86;              /* 1 on x86/x86-64, where CPUID was read */
@@ -48,5 +58,25 @@ const char *cpu_simd_level_name(void);
 /* A one-line list of the detected features, e.g. "avx2 fma f16c avx512f ... (no amx)", for
  * `quire info`; static storage. */
 const char *cpu_features_string(void);
+
+/* Dispatch (kernels/README). A kernel family keeps one table of CPU_SIMD_COUNT_ entries indexed
+ * by level, each its kernels for that level (a struct pointer or a function pointer):
+ *   static const struct attn_kernels *const by_level[CPU_SIMD_COUNT_] = {
+ *       &attn_kernels_scalar, CPU_SIMD_X86_ONLY(&attn_kernels_avx2), ... };
+ * and its X_for(level) and X_active() are CPU_SIMD_PICK(by_level, level) and
+ * CPU_SIMD_PICK_ACTIVE(by_level). */
+#if CPU_SIMD_X86
+#define CPU_SIMD_X86_ONLY(entry) (entry)
+#else
+#define CPU_SIMD_X86_ONLY(entry) NULL
+#endif
+/* by_level[level], or NULL when level is out of range or this CPU (or OS) lacks it. */
+#define CPU_SIMD_PICK(by_level, level) \
+	(cpu_simd_supported((enum cpu_simd_level)(level)) ? (by_level)[(level)] : NULL)
+/* The entry of the active level (always one this CPU has), or the scalar entry where the
+ * family has none at that level. */
+#define CPU_SIMD_PICK_ACTIVE(by_level) \
+	((by_level)[cpu_simd_level()] != NULL ? (by_level)[cpu_simd_level()] : \
+	    (by_level)[CPU_SIMD_SCALAR])
 
 #endif

@@ -1,27 +1,23 @@
-/* norm-math.h: RMSNorm arithmetic shared by the CPU forward pass and the CUDA kernel, so the
- * CPU tests pin the formula both use. */
+/* norm-math.h: RMSNorm arithmetic shared by the CPU forward pass and the CUDA kernel
+ * (kernels/hostdev.h), so the CPU tests pin the formula both use. */
 #ifndef QUIRE_KERNELS_NORM_MATH_H
 #define QUIRE_KERNELS_NORM_MATH_H
 
 #include <math.h>
 
-#ifdef __CUDACC__
-#define QUIRE_NORM_HD __host__ __device__
-#else
-#define QUIRE_NORM_HD
-#endif
+#include "kernels/hostdev.h"
 
 /* The factor RMSNorm multiplies each element by, from the sum of squares of n elements. The
  * sum is kept in double and the mean rounded to float before eps is added, as ggml does, so
  * both engines scale by the same float. */
-static inline QUIRE_NORM_HD float rmsnorm_inv_rms(double sum_sq, int n, float eps)
+QUIRE_HD static inline float rmsnorm_inv_rms(double sum_sq, int n, float eps)
 {
 	float mean = (float)(sum_sq / (double)n);
 	return 1.0f / sqrtf(mean + eps);
 }
 
 /* Reference row norm (CPU; the CUDA kernel reduces in parallel and calls rmsnorm_inv_rms). */
-static inline QUIRE_NORM_HD void rmsnorm_row(const float *x, const float *w, float *out, int n,
+QUIRE_HD static inline void rmsnorm_row(const float *x, const float *w, float *out, int n,
     float eps)
 {
 	double ss = 0.0;

@@ -6,7 +6,7 @@
  * (prefill) cheaper per token than one vector at a time. */
 #include "kernels/quant-impl.h"
 
-#if QUANT_X86
+#if CPU_SIMD_X86
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -73,7 +73,7 @@ AVX2_INLINE __m256i unpack_nibbles(const uint8_t *qs)
 
 enum kind { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1, KIND_Q8_0 };
 
-/* One block's 32 weight values, as quant-scalar.c's block_values() has them: unsigned u for
+/* One block's 32 weight values, as quant.c's block_values() has them: unsigned u for
  * q4_1/q5_1 (with *m the minimum), signed values for the others. */
 AVX2_INLINE __m256i block_w(const uint8_t *b, const enum kind kind, float *m)
 {
@@ -95,7 +95,7 @@ AVX2_INLINE __m256i block_w(const uint8_t *b, const enum kind kind, float *m)
 	}
 }
 
-/* ggml's order (see quant-scalar.c): per block 8 integer sums of 4 products, one fma per lane
+/* ggml's order (see quant.c): per block 8 integer sums of 4 products, one fma per lane
  * into one accumulator per activation row, ggml's horizontal sum, then the minimum terms. */
 AVX2_INLINE void dot32(size_t n, const uint8_t *b, const unsigned char *act, size_t stride,
     const int nx, float *out, const enum kind kind)
@@ -243,7 +243,7 @@ DOTF_FN(dot_bf16, FK_BF16)
 enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K, KK_Q4_K_X8V, KK_Q4_K_X8G };
 #define KK_X8(kk) ((kk) == KK_Q4_K_X8V || (kk) == KK_Q4_K_X8G)
 
-/* ggml's x86 order (kernels/quant-scalar.c, "K-quants"): per block 8 integer lanes (the
+/* ggml's x86 order (kernels/quant.c, "K-quants"): per block 8 integer lanes (the
  * sub-block scales applied in madd_epi16, q6_K's -32 inside them) go into 8 float sums with a
  * fused multiply-add by d * da; q4_K's minimums into 4 lanes, q5_K's into one sum. */
 AVX2_INLINE void dotk(size_t n, const uint8_t *b, const unsigned char *act, size_t stride,

@@ -1,6 +1,6 @@
 /* quant-avx512.c: dot-product kernels for AVX-512 F/BW/VL with VNNI, compiled per function with
  * target attributes. The 32-element block types follow ggml's order of float operations (see
- * quant-scalar.c) and so work on 256-bit vectors, with vpdpbusd for the integer sums; the
+ * quant.c) and so work on 256-bit vectors, with vpdpbusd for the integer sums; the
  * K-quants take 64 elements at a time and apply sub-block scales with vpdpwssd.
  *
  * bf16 weights are widened exactly to f32 (a shift) and multiplied in f32: AVX512-BF16's
@@ -8,7 +8,7 @@
  * is bound by memory anyway. */
 #include "kernels/quant-impl.h"
 
-#if QUANT_X86
+#if CPU_SIMD_X86
 #include <immintrin.h>
 
 #ifndef QUANT_PREFETCH_GROUPS
@@ -78,7 +78,7 @@ AVX512_INLINE __m256i unpack_nibbles(const uint8_t *qs)
 	return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
 }
 
-/* One block's 32 weight values, as quant-scalar.c's block_values() has them: unsigned u for
+/* One block's 32 weight values, as quant.c's block_values() has them: unsigned u for
  * q4_1/q5_1 (with *m the minimum), signed values for the others. */
 AVX512_INLINE __m256i block_w(const uint8_t *b, const enum kind kind, float *m)
 {
@@ -104,7 +104,7 @@ AVX512_INLINE __m256i block_w(const uint8_t *b, const enum kind kind, float *m)
 	}
 }
 
-/* ggml's order (see quant-scalar.c), with vpdpbusd for the integer sums of 4 products: one fma
+/* ggml's order (see quant.c), with vpdpbusd for the integer sums of 4 products: one fma
  * per block and lane into one 8-lane accumulator per activation row, ggml's horizontal sum,
  * then the minimum terms. */
 AVX512_INLINE void dot32(size_t n, const uint8_t *b, const unsigned char *act, size_t stride,
@@ -381,7 +381,7 @@ KERNEL_FN(dot_bf16, dotf, FK_BF16)
 enum kkind { KK_Q4_K, KK_Q5_K, KK_Q6_K, KK_Q4_K_X8V, KK_Q4_K_X8G };
 #define KK_X8(kk) ((kk) == KK_Q4_K_X8V || (kk) == KK_Q4_K_X8G)
 
-/* ggml's x86 order (kernels/quant-scalar.c, "K-quants"): the 16 integer lanes of a block
+/* ggml's x86 order (kernels/quant.c, "K-quants"): the 16 integer lanes of a block
  * (scales applied with vpdpwssd, q6_K's -32 inside them) fold into ggml's 8 (lane k and k+8
  * hold the same elements of two 32-element vectors: exact integer adds), which go into 8 float
  * sums with a fused multiply-add by d*da; q4_K's minimums into 4 lanes, q5_K's into one sum. */

@@ -1,4 +1,4 @@
-/* quant-impl.h: what the quant-*.c files share and nothing else includes: the activation row
+/* quant-impl.h: what the quant*.c files share and nothing else includes: the activation row
  * layout, the K-quant scale unpacking and the per-level kernel tables. */
 #ifndef QUIRE_KERNELS_QUANT_IMPL_H
 #define QUIRE_KERNELS_QUANT_IMPL_H
@@ -6,12 +6,6 @@
 #include <math.h>
 
 #include "kernels/quant.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#define QUANT_X86 1
-#else
-#define QUANT_X86 0
-#endif
 
 /* Activation row layout (see struct quant_act): q values first, then the block scales, then the
  * sums. n is a multiple of 32 (Q8_0) or 256 (Q8_K), so every part is 4-byte aligned. */
@@ -127,7 +121,7 @@ static inline int8_t quant_sat_i8(float v)
 void quant_act_row_q8_0_scalar(const float *x, unsigned char *row, size_t n);
 void quant_act_row_q8_1_scalar(const float *x, unsigned char *row, size_t n);
 void quant_act_row_q8_K_scalar(const float *x, unsigned char *row, size_t n);
-#if QUANT_X86
+#if CPU_SIMD_X86
 void quant_act_row_q8_0_avx2(const float *x, unsigned char *row, size_t n);
 void quant_act_row_q8_1_avx2(const float *x, unsigned char *row, size_t n);
 void quant_act_row_q8_K_avx2(const float *x, unsigned char *row, size_t n);
@@ -135,14 +129,14 @@ void quant_dot_q4_K_avx2(size_t, const void *, const unsigned char *, size_t, in
 void quant_dot_q5_K_avx2(size_t, const void *, const unsigned char *, size_t, int, float *);
 #endif
 
-/* quant-scalar.c, quant-avx2.c, quant-avx512.c */
+/* quant.c, quant-avx2.c, quant-avx512.c */
 extern const struct quant_kernels quant_kernels_scalar;
-#if QUANT_X86
+#if CPU_SIMD_X86
 extern const struct quant_kernels quant_kernels_avx2;
 extern const struct quant_kernels quant_kernels_avx512;
 #endif
 
-/* quant-scalar.c: the scalar kernels one by one, for the SIMD tables' fallbacks. */
+/* quant.c: the scalar kernels one by one, for the SIMD tables' fallbacks. */
 void quant_dot_f32_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
 void quant_dot_f16_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);
 void quant_dot_bf16_scalar(size_t, const void *, const unsigned char *, size_t, int, float *);

@@ -1,5 +1,5 @@
 /* quant-rows.c: whole rows: exact dequantization, quantization of activations and stored rows,
- * fp16/bf16 row conversion, and the choice of kernel table for the active SIMD level. */
+ * fp16/bf16 row conversion. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -277,12 +277,6 @@ void quant_fp16_to_f32_row(const uint16_t *x, float *y, size_t n)
 	quant_kernels_active()->fp16_to_f32(x, y, n);
 }
 
-void quant_f32_to_bf16_row(const float *x, uint16_t *y, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		y[i] = quant_f32_to_bf16(x[i]);
-}
-
 void quant_bf16_to_f32_row(const uint16_t *x, float *y, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -395,30 +389,4 @@ void quant_act_free(struct quant_act *a)
 	a->mem = NULL;
 	a->cap = 0;
 	a->rows = NULL;
-}
-
-/* --- kernel tables ----------------------------------------------------------------------- */
-
-const struct quant_kernels *quant_kernels_for(enum cpu_simd_level level)
-{
-	if (!cpu_simd_supported(level))
-		return NULL;
-	switch (level) {
-	case CPU_SIMD_SCALAR:
-		return &quant_kernels_scalar;
-#if QUANT_X86
-	case CPU_SIMD_AVX2:
-		return &quant_kernels_avx2;
-	case CPU_SIMD_AVX512:
-		return &quant_kernels_avx512;
-#endif
-	default:
-		return NULL;
-	}
-}
-
-const struct quant_kernels *quant_kernels_active(void)
-{
-	const struct quant_kernels *k = quant_kernels_for(cpu_simd_level());
-	return k ? k : &quant_kernels_scalar;
 }

@@ -174,7 +174,6 @@ int quant_dequantize_row(enum ggml_type type, const void *src, float *dst, size_
 void quant_quantize_row_q8_0(const float *x, struct block_q8_0 *y, size_t n);
 void quant_f32_to_fp16_row(const float *x, uint16_t *y, size_t n);   /* uses F16C if present */
 void quant_fp16_to_f32_row(const uint16_t *x, float *y, size_t n);   /* uses F16C if present */
-void quant_f32_to_bf16_row(const float *x, uint16_t *y, size_t n);
 void quant_bf16_to_f32_row(const uint16_t *x, float *y, size_t n);
 
 /* --- activations --------------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /* rope-math.h: the rotary position encoding math (frequency tables for every RoPE variant, the
  * magnitude m, range-reduced angles and the rotation itself), header-only so the CPU forward
- * pass and the CUDA kernels run the same code and CPU tests check the GPU math (ROPE.md).
+ * pass and the CUDA kernels run the same code (kernels/hostdev.h) and CPU tests check the GPU
+ * math (tests/t-rope.c).
  *
  * Two kinds of function live here:
  *  - table builders (host only, fp64): run once per model load; they fill a double array
@@ -9,7 +10,7 @@
  *    (rope_freqs / LongRoPE), then apply the variant's transform in place.
  *  - per-element functions (QUIRE_HD, fp32 except the angle): the angle p*f_i is formed and
  *    reduced modulo 2*pi in fp64, because the fp32 product is off by up to 0.02 rad at p = 4M
- *    (TV12); sin/cos and the rotation are fp32.
+ *    (tests/t-rope.c, TV12); sin/cos and the rotation are fp32.
  *
  * Which angles a position gets (rope_cos_sin_at()): below ROPE_GGML_POS_LIMIT, tables whose
  * frequencies are the plain base^(-2i/d), optionally divided by per-pair factors (plain RoPE,
@@ -18,22 +19,18 @@
  * That recurrence's angle error grows with p (each pair's multiply adds a rounding): below
  * p = 8192 it stays under 1.4e-3 rad for every base from 1e4 to 5e5 and d of 64 or 128
  * (measured over every position; about three times the plain fp32 product's error), against
- * 0.15 rad at p = 4M (ROPE.md TV12). At and above the limit, and for every other variant, the
- * angle is the fp64-reduced one. The rotation is fused the way GCC contracts ggml's
+ * 0.15 rad at p = 4M (d = 128, base 5e5). At and above the limit, and for every other variant,
+ * the angle is the fp64-reduced one. The rotation is fused the way GCC contracts ggml's
  * x0*c - x1*s and x0*s + x1*c (fmaf), the same at every position.
  *
- * Notation as in ROPE.md: d = n_rot (rotary dims, even), i = pair index, b = base, s = scale,
+ * Notation: d = n_rot (rotary dims, even), i = pair index, b = base, s = scale,
  * L = original training context. */
 #ifndef QUIRE_KERNELS_ROPE_MATH_H
 #define QUIRE_KERNELS_ROPE_MATH_H
 
 #include <math.h>
 
-#ifdef __CUDACC__
-#define QUIRE_HD __host__ __device__
-#else
-#define QUIRE_HD
-#endif
+#include "kernels/hostdev.h"
 
 #define ROPE_TWO_PI 6.283185307179586476925286766559
 #define ROPE_PI 3.1415926535897932384626433832795

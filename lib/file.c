@@ -12,21 +12,30 @@
 
 #include "lib/util.h"
 
-int file_read_all(const char *path, size_t max_bytes, char **data, size_t *len, char **err)
+int file_open_regular(const char *path, struct stat *st, char **err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; fstat() refuses it next. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return q_error(err, "%s: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
+	if (fstat(fd, st) != 0) {
 		int e = errno;
 		close(fd);
 		return q_error(err, "%s: %s", path, strerror(e));
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
 		close(fd);
 		return q_error(err, "%s: not a regular file", path);
 	}
+	return fd;
+}
+
+int file_read_all(const char *path, size_t max_bytes, char **data, size_t *len, char **err)
+{
+	struct stat st;
+	int fd = file_open_regular(path, &st, err);
+	if (fd < 0)
+		return -1;
 	if ((unsigned long long)st.st_size > max_bytes) {
 		close(fd);
 		return q_error(err, "%s: file is %lld bytes, more than the limit of %zu",

@@ -5,6 +5,12 @@
 
 #include <stddef.h>
 
+struct stat;
+
+/* Open path read-only if it is a regular file, filling *st: returns the descriptor, or -1 with
+ * "PATH: what went wrong" in *err. Opening never waits (a FIFO is refused, not read). */
+int file_open_regular(const char *path, struct stat *st, char **err);
+
 /* Read a whole regular file of at most max_bytes into a malloc'd, NUL-terminated buffer. */
 int file_read_all(const char *path, size_t max_bytes, char **data, size_t *len, char **err);
 

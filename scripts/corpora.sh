@@ -1,7 +1,8 @@
 #!/bin/sh
 # corpora.sh [DIR]: fetches the real texts the corpus tests read (tests/t5004-corpora.sh) from
 # Debian packages with `apt-get download` and writes kjv.txt, debian-policy.txt and policy.epub
-# into DIR (default build/corpora) exactly as ../shared/corpora/build_corpora.sh makes them.
+# into DIR (default build/corpora): the King James Bible from bible-kjv-text, and Debian
+# Policy as text and EPUB from debian-policy, unpacked the same way on every machine.
 # Idempotent: does nothing when the three files are there. Needs apt-get (after
 # `apt-get update`), dpkg and zcat; no root, nothing is installed. About 5 MB to fetch and a
 # few seconds; exits 1 with the reason when a package cannot be fetched.

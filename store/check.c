@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
 #include "lib/util.h"
 #include "store/text.h"
 
@@ -50,7 +51,7 @@ static int check_chunks(struct store *s, struct checker *c, int64_t id, uint64_t
 		if (cl != line)
 			problem(c, id, "text chunk at byte %llu says line %llu, counted %llu",
 			    (unsigned long long)cs, (unsigned long long)cl, (unsigned long long)line);
-		if (!text_utf8_valid(b, n, NULL))
+		if (!utf8_valid(b, n, NULL))
 			problem(c, id, "text chunk at byte %llu is not valid UTF-8",
 			    (unsigned long long)cs);
 		for (size_t i = 0; i < n; i++)

@@ -248,17 +248,6 @@ void store_unlock(struct store *s)
 	s->locked = 0;
 }
 
-void store_set_busy_ms(struct store *s, int ms)
-{
-	s->busy_ms = ms < 0 ? 0 : ms;
-	sqlite3_busy_timeout(s->db, s->busy_ms);
-}
-
-const char *store_dir(const struct store *s)
-{
-	return s->dir;
-}
-
 int store_open(const char *dir, int flags, const char *who, struct store **out, char **err)
 {
 	*out = NULL;

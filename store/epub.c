@@ -48,16 +48,16 @@ static struct zfile *zip_find(const struct zip *z, const char *name)
 	return NULL;
 }
 
-static int zip_read(const char *data, size_t len, const struct store_limits *lim,
+static enum store_err zip_read(const char *data, size_t len, const struct store_limits *lim,
     struct zip *z, char **err)
 {
 	struct archive *a = archive_read_new();
 	archive_read_support_format_zip(a);
 	archive_read_support_filter_none(a);
 	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
-		int r = q_error(err, "not a zip file: %s", archive_error_string(a));
+		q_error(err, "not a zip file: %s", archive_error_string(a));
 		archive_read_free(a);
-		return r;
+		return STORE_ERR_MALFORMED;
 	}
 	uint64_t total = 0;
 	struct archive_entry *e;
@@ -70,8 +70,8 @@ static int zip_read(const char *data, size_t len, const struct store_limits *lim
 			continue;
 		if ((uint64_t)z->n >= lim->max_entries) {
 			archive_read_free(a);
-			return q_error(err, "more than %llu entries",
-			    (unsigned long long)lim->max_entries);
+			q_error(err, "more than %llu entries", (unsigned long long)lim->max_entries);
+			return STORE_ERR_TOO_LARGE;
 		}
 		if (archive_entry_is_encrypted(e)) {
 			z->encrypted++;
@@ -91,14 +91,15 @@ static int zip_read(const char *data, size_t len, const struct store_limits *lim
 			if (total > lim->max_doc_bytes) {
 				buf_free(&b);
 				archive_read_free(a);
-				return q_error(err, "unpacks to more than %llu bytes",
+				q_error(err, "unpacks to more than %llu bytes",
 				    (unsigned long long)lim->max_doc_bytes);
+				return STORE_ERR_TOO_LARGE;
 			}
 			if (total > lim->ratio_floor && total / (len ? len : 1) > lim->max_ratio) {
 				buf_free(&b);
 				archive_read_free(a);
-				return q_error(err, "compression ratio over %u:1 (zip bomb?)",
-				    lim->max_ratio);
+				q_error(err, "compression ratio over %u:1 (zip bomb?)", lim->max_ratio);
+				return STORE_ERR_TOO_LARGE;
 			}
 			buf_append(&b, block, (size_t)r);
 		}
@@ -113,12 +114,12 @@ static int zip_read(const char *data, size_t len, const struct store_limits *lim
 		z->n++;
 	}
 	archive_read_free(a);
-	return 0;
-corrupt:;
-	int r = q_error(err, "corrupt zip: %s", archive_error_string(a) ?
+	return STORE_ERR_NONE;
+corrupt:
+	q_error(err, "corrupt zip: %s", archive_error_string(a) ?
 	    archive_error_string(a) : "read error");
 	archive_read_free(a);
-	return r;
+	return STORE_ERR_MALFORMED;
 }
 
 static xmlDocPtr xml_parse(const struct zfile *f)
@@ -331,7 +332,7 @@ static void map_add_file(struct epub_map *m, const struct html_map *h, const cha
 	}
 }
 
-int epub_extract(const char *data, size_t len, const struct store_limits *lim,
+enum store_err epub_extract(const char *data, size_t len, const struct store_limits *lim,
     struct buf *text, struct sections *secs, char **title, struct epub_map *map, char **err)
 {
 	struct zip z = { 0 };
@@ -342,10 +343,11 @@ int epub_extract(const char *data, size_t len, const struct store_limits *lim,
 	struct toc toc = { 0 };
 	char *opf_path = NULL, *toc_id = NULL;
 	xmlDocPtr opf = NULL;
-	int r = -1;
 	*title = NULL;
-	if (zip_read(data, len, lim, &z, err) != 0)
+	enum store_err kind = zip_read(data, len, lim, &z, err);
+	if (kind != STORE_ERR_NONE)
 		goto out;
+	kind = STORE_ERR_MALFORMED;    /* what a failure below is unless it says otherwise */
 	const struct zfile *container = zip_find(&z, "META-INF/container.xml");
 	if (container == NULL) {
 		q_error(err, "EPUB without META-INF/container.xml");
@@ -466,8 +468,12 @@ int epub_extract(const char *data, size_t len, const struct store_limits *lim,
 		size_t start = text->len, first_sec = secs->n;
 		char *ptitle = NULL;
 		struct html_map hm = { 0 };
-		if (html_extract(f->data, f->len, text, secs, 1, &ptitle, map ? &hm : NULL, err) != 0)
+		enum store_err hk = html_extract(f->data, f->len, text, secs, 1, &ptitle,
+		    map ? &hm : NULL, err);
+		if (hk != STORE_ERR_NONE) {
+			kind = hk;
 			goto out;
+		}
 		if (map && hm.n)
 			map_add_file(map, &hm, f->name);
 		html_map_free(&hm);
@@ -476,6 +482,7 @@ int epub_extract(const char *data, size_t len, const struct store_limits *lim,
 			free(ptitle);
 			q_error(err, "EPUB text is larger than the limit of %llu bytes (spine of %zu "
 			    "files)", (unsigned long long)lim->max_doc_bytes, n_spine);
+			kind = STORE_ERR_TOO_LARGE;
 			goto out;
 		}
 		if (text->len == start) {
@@ -495,9 +502,10 @@ int epub_extract(const char *data, size_t len, const struct store_limits *lim,
 	}
 	if (done == 0) {
 		q_error(err, "EPUB has no readable text in its spine");
+		kind = STORE_ERR_NO_TEXT;
 		goto out;
 	}
-	r = 0;
+	kind = STORE_ERR_NONE;
 out:
 	if (opf)
 		xmlFreeDoc(opf);
@@ -520,11 +528,11 @@ out:
 	free(opf_path);
 	free(toc_id);
 	zip_free(&z);
-	if (r != 0) {
+	if (kind != STORE_ERR_NONE) {
 		free(*title);
 		*title = NULL;
 		if (map)
 			epub_map_free(map);
 	}
-	return r;
+	return kind;
 }

@@ -25,8 +25,10 @@ void epub_map_free(struct epub_map *m);
 
 /* Append the book's text to text and its sections (one level-1 section per spine document
  * titled from the table of contents, its headings below) to secs; *title gets dc:title or
- * NULL; map (when not NULL) the byte map. Messages do not name the file (the caller does). */
-int epub_extract(const char *data, size_t len, const struct store_limits *lim,
+ * NULL; map (when not NULL) the byte map. Fails on a damaged zip or book
+ * (STORE_ERR_MALFORMED), one over the limits (STORE_ERR_TOO_LARGE) or one whose spine has no
+ * text (STORE_ERR_NO_TEXT). Messages do not name the file (the caller does). */
+enum store_err epub_extract(const char *data, size_t len, const struct store_limits *lim,
     struct buf *text, struct sections *secs, char **title, struct epub_map *map, char **err);
 
 #endif

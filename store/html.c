@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/utf8.h"
 #include "lib/util.h"
 #include "store/text.h"
 
@@ -174,8 +175,8 @@ static void emit(struct walk *w, const char *s, size_t n)
 	w->space = 0;
 	/* libxml2 can pass bytes of a badly declared encoding through: never store them. */
 	struct buf fixed = BUF_INIT;
-	if (!text_utf8_valid(s, n, NULL)) {
-		text_utf8_repair(s, n, &fixed);
+	if (!utf8_valid(s, n, NULL)) {
+		utf8_repair(s, n, &fixed);
 		s = fixed.data;
 		n = fixed.len;
 	}
@@ -326,9 +327,9 @@ char *html_collapse_ws(const char *s)
 		space = 0;
 		buf_append_char(&b, *s);
 	}
-	if (b.len && !text_utf8_valid(b.data, b.len, NULL)) {
+	if (b.len && !utf8_valid(b.data, b.len, NULL)) {
 		struct buf fixed = BUF_INIT;
-		text_utf8_repair(b.data, b.len, &fixed);
+		utf8_repair(b.data, b.len, &fixed);
 		buf_free(&b);
 		b = fixed;
 	}
@@ -391,18 +392,22 @@ static long text_start_line(const xmlNode *n)
 	return line > 0 ? line : 1;
 }
 
-int html_extract(const char *data, size_t len, struct buf *text, struct sections *secs,
-    int level_offset, char **title, struct html_map *map, char **err)
+enum store_err html_extract(const char *data, size_t len, struct buf *text,
+    struct sections *secs, int level_offset, char **title, struct html_map *map, char **err)
 {
 	if (title)
 		*title = NULL;
-	if (len > (size_t)0x7fffffff)
-		return q_error(err, "HTML file too large");
+	if (len > (size_t)0x7fffffff) {
+		q_error(err, "HTML file too large");
+		return STORE_ERR_TOO_LARGE;
+	}
 	html_xml_quiet();
 	htmlDocPtr doc = htmlReadMemory(data, (int)len, NULL, NULL, HTML_PARSE_RECOVER |
 	    HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET | HTML_PARSE_COMPACT);
-	if (doc == NULL)
-		return q_error(err, "HTML could not be parsed");
+	if (doc == NULL) {
+		q_error(err, "HTML could not be parsed");
+		return STORE_ERR_MALFORMED;
+	}
 	xmlNode *root = xmlDocGetRootElement(doc);
 	if (title && root) {
 		xmlNode *t = find_title(root);
@@ -480,5 +485,5 @@ int html_extract(const char *data, size_t len, struct buf *text, struct sections
 		map->n--;
 	free(w.line_start);
 	xmlFreeDoc(doc);
-	return 0;
+	return STORE_ERR_NONE;
 }

@@ -7,6 +7,7 @@
 
 #include "lib/buf.h"
 #include "store/sections.h"
+#include "store/store.h"
 
 /* Where the text came from: pairs (text offset, source byte offset), one at the start of each
  * text node and of each source line inside one, in text order. Exact at those points when the
@@ -23,9 +24,10 @@ void html_map_free(struct html_map *m);
  * list items as "- " or "N. ", table cells joined by " | ", scripts and styles dropped,
  * UTF-8 NFC) and its headings h1..h6 to secs at level h + level_offset. *title (when not
  * NULL) receives the <title> text or NULL; map (when not NULL) gets the byte map. Fails only
- * when libxml2 cannot parse at all. */
-int html_extract(const char *data, size_t len, struct buf *text, struct sections *secs,
-    int level_offset, char **title, struct html_map *map, char **err);
+ * when the document is too large for libxml2 (STORE_ERR_TOO_LARGE) or it cannot parse at all
+ * (STORE_ERR_MALFORMED). */
+enum store_err html_extract(const char *data, size_t len, struct buf *text,
+    struct sections *secs, int level_offset, char **title, struct html_map *map, char **err);
 
 /* libxml2 reports some errors (encoding conversion, I/O) on stderr whatever the parse
  * options say; the store never prints, so its parses go through this first. */

@@ -1,8 +1,8 @@
 /* ingest.c: from paths to documents. Folders are walked in name order; files and archive
- * members are sniffed by their first bytes (never trusted by name alone); archives stream
- * through libarchive, nested ones from memory to a bounded depth; every member passes the
- * limits (size, total, ratio, entries, names) before it becomes a document. One document is
- * one transaction (doc.c). */
+ * members are sniffed by the format table (formats.c: first bytes, never a name alone, except
+ * for formats without magic); archives stream through libarchive, nested ones from memory to
+ * a bounded depth; every member passes the limits (size, total, ratio, entries, names) before
+ * it becomes a document. One document is one transaction (doc.c). */
 #include "store/store-int.h"
 
 #include <archive.h>
@@ -21,12 +21,11 @@
 #include "lib/buf.h"
 #include "lib/file.h"
 #include "lib/util.h"
-#include "store/epub.h"
-#include "store/html.h"
-#include "store/pdf.h"
-#include "store/sections.h"
+#include "store/formats.h"
 #include "store/sha256.h"
-#include "store/text.h"
+
+/* Bytes asked of libarchive at a time. */
+#define READ_BLOCK 65536
 
 void store_limits_default(struct store_limits *l)
 {
@@ -54,43 +53,6 @@ struct ingest {
 	char *fatal;                /* the library failure */
 };
 
-enum sniff { SNIFF_NONE, SNIFF_ARCHIVE, SNIFF_COMPRESSED, SNIFF_ZIP };
-
-static enum sniff sniff(const unsigned char *p, size_t n)
-{
-	if (n >= 4 && p[0] == 'P' && p[1] == 'K' && ((p[2] == 3 && p[3] == 4) ||
-	    (p[2] == 5 && p[3] == 6) || (p[2] == 7 && p[3] == 8)))
-		return SNIFF_ZIP;
-	if (n >= 2 && p[0] == 0x1f && (p[1] == 0x8b || p[1] == 0x9d))
-		return SNIFF_COMPRESSED;     /* gzip (and dictzip), compress */
-	if (n >= 4 && memcmp(p, "BZh", 3) == 0 && p[3] >= '1' && p[3] <= '9')
-		return SNIFF_COMPRESSED;
-	if (n >= 6 && memcmp(p, "\xfd" "7zXZ\0", 6) == 0)
-		return SNIFF_COMPRESSED;
-	if (n >= 4 && memcmp(p, "\x28\xb5\x2f\xfd", 4) == 0)
-		return SNIFF_COMPRESSED;
-	if (n >= 4 && memcmp(p, "\x04\x22\x4d\x18", 4) == 0)
-		return SNIFF_COMPRESSED;
-	if (n >= 6 && memcmp(p, "7z\xbc\xaf\x27\x1c", 6) == 0)
-		return SNIFF_ARCHIVE;
-	if (n >= 262 && memcmp(p + 257, "ustar", 5) == 0)
-		return SNIFF_ARCHIVE;
-	if (n >= 6 && (memcmp(p, "070707", 6) == 0 || memcmp(p, "070701", 6) == 0 ||
-	    memcmp(p, "070702", 6) == 0))
-		return SNIFF_ARCHIVE;
-	if (n >= 2 && ((p[0] == 0xc7 && p[1] == 0x71) || (p[0] == 0x71 && p[1] == 0xc7)))
-		return SNIFF_ARCHIVE;        /* binary cpio */
-	if (n >= 32774 && memcmp(p + 32769, "CD001", 5) == 0)
-		return SNIFF_ARCHIVE;
-	if (n >= 8 && memcmp(p, "!<arch>\n", 8) == 0)
-		return SNIFF_ARCHIVE;
-	if (n >= 4 && (memcmp(p, "MSCF", 4) == 0 || memcmp(p, "xar!", 4) == 0))
-		return SNIFF_ARCHIVE;
-	if (n >= 6 && memcmp(p, "Rar!\x1a\x07", 6) == 0)
-		return SNIFF_ARCHIVE;
-	return SNIFF_NONE;
-}
-
 static int has_suffix(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
@@ -114,16 +76,22 @@ static char *strip_compression(const char *name)
 	return xstrdup(name);
 }
 
-static int is_epub(const char *name, const unsigned char *p, size_t n)
+/* The kind decides: what is not a document this build can read is skipped, not an error. */
+static enum store_doc_status err_status(enum store_err kind)
 {
-	if (has_suffix(name, ".epub"))
-		return 1;
-	/* OCF: a stored "mimetype" member first (not all books obey, hence the name test). */
-	return n >= 58 && memcmp(p + 30, "mimetypeapplication/epub+zip", 28) == 0;
+	switch (kind) {
+	case STORE_ERR_NOT_DOCUMENT:
+	case STORE_ERR_UNSUPPORTED:
+	case STORE_ERR_ENCRYPTED:
+		return STORE_DOC_SKIPPED;
+	default:
+		return STORE_DOC_FAILED;
+	}
 }
 
-static void report(struct ingest *g, enum store_doc_status status, const char *name,
-    const char *msg, int64_t id, uint64_t text_bytes, uint64_t tokens, uint64_t sections)
+static void report(struct ingest *g, enum store_doc_status status, enum store_err kind,
+    const char *name, const char *msg, int64_t id, uint64_t text_bytes, uint64_t tokens,
+    uint64_t sections)
 {
 	switch (status) {
 	case STORE_DOC_ADDED: g->st->added++; break;
@@ -138,9 +106,18 @@ static void report(struct ingest *g, enum store_doc_status status, const char *n
 	g->prog.text_bytes += text_bytes;
 	g->prog.tokens += tokens;
 	if (g->o->on_doc) {
-		struct store_doc_event ev = { status, name, msg, id, text_bytes, tokens, sections };
+		struct store_doc_event ev = { .status = status, .name = name, .message = msg,
+			.doc_id = id, .text_bytes = text_bytes, .tokens = tokens,
+			.sections = sections, .err = kind };
 		g->o->on_doc(g->o->cb_ctx, &ev);
 	}
+}
+
+/* A document skipped or failed, by its kind. */
+static void report_err(struct ingest *g, enum store_err kind, const char *name,
+    const char *msg)
+{
+	report(g, err_status(kind), kind, name, msg, 0, 0, 0, 0);
 }
 
 static void progress(struct ingest *g, const char *current, int force)
@@ -230,67 +207,39 @@ static int tokens_for_existing(struct ingest *g, int64_t id, uint64_t *tokens, c
 static int ingest_memory_archive(struct ingest *g, const char *path, const char *entry,
     const char *data, size_t len, int depth);
 
-static int is_html(const char *name, const char *p, size_t n)
-{
-	if (has_suffix(name, ".html") || has_suffix(name, ".htm") || has_suffix(name, ".xhtml") ||
-	    has_suffix(name, ".xht"))
-		return 1;
-	size_t i = 0;
-	if (n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
-		i = 3;
-	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
-		i++;
-	return (n - i >= 14 && strncasecmp(p + i, "<!doctype html", 14) == 0) ||
-	    (n - i >= 5 && strncasecmp(p + i, "<html", 5) == 0);
-}
-
-static int is_markdown(const char *name)
-{
-	return has_suffix(name, ".md") || has_suffix(name, ".markdown") ||
-	    has_suffix(name, ".mkd") || has_suffix(name, ".mdown");
-}
-
-static uint64_t count_lines(const char *t, size_t n)
-{
-	uint64_t lines = 0;
-	for (const char *p = t, *e = t + n; p < e; ) {
-		const char *nl = memchr(p, '\n', (size_t)(e - p));
-		lines++;
-		if (nl == NULL)
-			break;
-		p = nl + 1;
-	}
-	return lines;
-}
-
-/* One document's bytes: an archive to open, or text to extract and store. name is what the
- * document was called (member or file name); returns -1 only on a library failure. */
+/* One document's bytes: a container to open, or a document to extract and store. name is
+ * what the document was called (member or file name); returns -1 only on a library failure. */
 static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
     const char *name, const char *data, size_t len, int depth)
 {
 	char *disp = display_name(path, entry);
-	const unsigned char *u = (const unsigned char *)data;
-	enum sniff sn = sniff(u, len);
+	char *err = NULL, *fallback = NULL;
+	enum store_err kind = STORE_ERR_NONE;   /* set: reported at out with err */
+	int64_t kind_id = 0;                    /* the stored document the failure is about */
+	struct format_doc doc;
 	int r = 0;
-	char *err = NULL;
+	memset(&doc, 0, sizeof doc);
 	if (len == 0) {
-		report(g, STORE_DOC_SKIPPED, disp, "empty file", 0, 0, 0, 0);
+		kind = STORE_ERR_NOT_DOCUMENT;
+		err = xstrdup("empty file");
 		goto out;
 	}
-	if (sn != SNIFF_NONE && !(sn == SNIFF_ZIP && is_epub(name, u, len))) {
+	const struct format *f = format_sniff(name, (const unsigned char *)data, len);
+	if (f->extract == NULL) {
 		if (depth >= g->o->limits.max_depth) {
-			char *m = xasprintf("archive nested deeper than %d levels; not opened",
+			kind = STORE_ERR_TOO_LARGE;
+			err = xasprintf("archive nested deeper than %d levels; not opened",
 			    g->o->limits.max_depth);
-			report(g, STORE_DOC_FAILED, disp, m, 0, 0, 0, 0);
-			free(m);
 			goto out;
 		}
 		r = ingest_memory_archive(g, path, entry, data, len, depth + 1);
 		goto out;
 	}
-	if (pdf_sniff(data, len) && !pdf_supported()) {
-		report(g, STORE_DOC_SKIPPED, disp, "PDF is not supported: this quire was built "
-		    "without PDF support (configure --with-pdf, needs libpoppler-glib-dev)", 0, 0, 0, 0);
+	/* Before the lookup: a document this build cannot read is not looked for either. */
+	const char *unreadable = f->unavailable ? f->unavailable() : NULL;
+	if (unreadable) {
+		kind = STORE_ERR_UNSUPPORTED;
+		err = xstrdup(unreadable);
 		goto out;
 	}
 	char sha[65];
@@ -303,142 +252,63 @@ static int ingest_bytes(struct ingest *g, const char *path, const char *entry,
 		int64_t id = same_source ? same_source : dup;
 		uint64_t tokens;
 		if (tokens_for_existing(g, id, &tokens, &err) != 0) {
-			report(g, STORE_DOC_FAILED, disp, err, id, 0, 0, 0);
+			kind = STORE_ERR_WRITE;
+			kind_id = id;
 			goto out;
 		}
 		char *m = same_source ? xasprintf("unchanged (document %lld)", (long long)id) :
 		    xasprintf("same content as document %lld", (long long)id);
-		report(g, STORE_DOC_UNCHANGED, disp, m, id, 0, tokens, 0);
+		report(g, STORE_DOC_UNCHANGED, STORE_ERR_NONE, disp, m, id, 0, tokens, 0);
 		free(m);
 		goto out;
 	}
 
-	struct buf text = BUF_INIT;
-	struct sections secs = { 0 };
-	struct text_norm tn;
-	struct html_map hmap = { 0 };
-	struct epub_map emap = { 0 };
-	int have_tn = 0;
-	char *title = NULL;
-	const char *format, *encoding;
-	uint64_t lines;
-	if (sn == SNIFF_ZIP) {
-		format = "epub";
-		encoding = "utf-8";
-		if (epub_extract(data, len, &g->o->limits, &text, &secs, &title, &emap, &err) != 0)
-			goto docfail;
-		sections_finish(&secs, text.data ? text.data : "", text.len);
-	} else if (pdf_sniff(data, len)) {
-		format = "pdf";
-		encoding = "utf-8";
-		if (pdf_extract(data, len, &text, &secs, &title, &err) != 0) {
-			if (strncmp(err, "encrypted", 9) == 0) {
-				report(g, STORE_DOC_SKIPPED, disp, err, 0, 0, 0, 0);
-				free(err);
-				err = NULL;
-				goto cleanup;
-			}
-			goto docfail;
-		}
-		sections_finish(&secs, text.data ? text.data : "", text.len);
-	} else if (is_html(name, data, len)) {
-		format = "html";
-		encoding = "utf-8";
-		if (text_is_binary(data, len)) {
-			err = xstrdup("binary file (NUL bytes or control characters), not HTML");
-			goto docfail;
-		}
-		if (html_extract(data, len, &text, &secs, 0, &title, &hmap, &err) != 0)
-			goto docfail;
-		sections_finish(&secs, text.data ? text.data : "", text.len);
-	} else {
-		format = is_markdown(name) ? "markdown" : "text";
-		if (text_normalize(data, len, g->o->limits.max_line, &tn, &err) != 0) {
-			if (strncmp(err, "binary file", 11) == 0) {
-				report(g, STORE_DOC_SKIPPED, disp, err, 0, 0, 0, 0);
-				free(err);
-				err = NULL;
-				goto cleanup;
-			}
-			goto docfail;
-		}
-		have_tn = 1;
-		encoding = text_encoding_name(tn.enc);
-		text = tn.text;
-		memset(&tn.text, 0, sizeof tn.text);
-		if (*format == 'm') {
-			sections_detect_markdown(text.data, text.len, &secs);
-			for (size_t i = 0; i < secs.n && !title; i++)
-				if (secs.v[i].level == 1)
-					title = xstrdup(secs.v[i].title);
-		} else {
-			sections_detect_text(text.data, text.len, &secs);
-		}
+	kind = f->extract(name, data, len, &g->o->limits, &doc, &err);
+	if (kind != STORE_ERR_NONE)
+		goto out;
+	if (doc.text.len == 0) {
+		kind = STORE_ERR_NOT_DOCUMENT;
+		err = xstrdup("no text in it");
+		goto out;
 	}
-	if (text.data == NULL)
-		buf_append(&text, "", 0);
-	if (text.len == 0) {
-		report(g, STORE_DOC_SKIPPED, disp, "no text in it", 0, 0, 0, 0);
-		goto cleanup;
-	}
-	if (text.len > g->o->limits.max_doc_bytes || text.len > UINT32_MAX) {
-		err = xasprintf("text is %zu bytes, more than the limit of %llu", text.len,
+	if (doc.text.len > g->o->limits.max_doc_bytes || doc.text.len > UINT32_MAX) {
+		kind = STORE_ERR_TOO_LARGE;
+		err = xasprintf("text is %zu bytes, more than the limit of %llu", doc.text.len,
 		    (unsigned long long)g->o->limits.max_doc_bytes);
-		goto docfail;
+		goto out;
 	}
-	lines = have_tn ? tn.lines : count_lines(text.data, text.len);
-	char *fallback = strip_compression(base_name(name));
+	fallback = strip_compression(base_name(name));
 	struct doc_in d = {
-		.title = title && *title ? title : fallback,
+		.title = doc.title && *doc.title ? doc.title : fallback,
 		.path = path,
 		.entry = entry ? entry : "",
-		.format = format,
-		.encoding = encoding,
+		.format = f->name,
+		.encoding = doc.encoding,
 		.sha256 = sha,
 		.bytes = len,
-		.text = text.data,
-		.text_len = text.len,
-		.lines = lines,
-		.map = have_tn && !tn.identical ? tn.map : hmap.n ? hmap.v :
-		    emap.notes.n ? emap.notes.v : NULL,
-		.map_len = have_tn && !tn.identical ? tn.map_len : hmap.n ? hmap.n : emap.notes.n,
-		.files = emap.notes.n ? emap.files : NULL,
-		.n_files = emap.notes.n ? emap.n_files : 0,
-		.secs = &secs,
+		.text = doc.text.data,
+		.text_len = doc.text.len,
+		.lines = doc.lines,
+		.map = doc.map,
+		.map_len = doc.map_len,
+		.files = doc.files,
+		.n_files = doc.n_files,
+		.secs = &doc.secs,
 	};
 	int64_t id;
 	uint64_t tokens;
 	progress(g, disp, 0);
-	int wr = doc_write(g->s, &d, same_source, g->o->tokenize, g->o->tokenize_ctx,
-	    g->o->fingerprint, &id, &tokens, &err);
-	free(fallback);
-	if (wr != 0) {
+	if (doc_write(g->s, &d, same_source, g->o->tokenize, g->o->tokenize_ctx,
+	    g->o->fingerprint, &id, &tokens, &err) != 0) {
 		int code = sqlite3_errcode(g->s->db) & 0xff;
 		if (code == SQLITE_FULL || code == SQLITE_IOERR || code == SQLITE_CORRUPT ||
 		    code == SQLITE_NOTADB || code == SQLITE_READONLY || code == SQLITE_BUSY)
 			goto libfail;
-		goto docfail;
+		kind = STORE_ERR_WRITE;
+		goto out;
 	}
-	if (have_tn && tn.enc == TEXT_CP1252) {
-		report(g, same_source ? STORE_DOC_REPLACED : STORE_DOC_ADDED, disp,
-		    "not UTF-8: read as Windows-1252", id, text.len, tokens, secs.n);
-	} else {
-		report(g, same_source ? STORE_DOC_REPLACED : STORE_DOC_ADDED, disp, NULL, id,
-		    text.len, tokens, secs.n);
-	}
-	goto cleanup;
-docfail:
-	report(g, STORE_DOC_FAILED, disp, err ? err : "failed", 0, 0, 0, 0);
-	free(err);
-	err = NULL;
-cleanup:
-	buf_free(&text);
-	sections_free(&secs);
-	html_map_free(&hmap);
-	epub_map_free(&emap);
-	if (have_tn)
-		text_norm_free(&tn);
-	free(title);
+	report(g, same_source ? STORE_DOC_REPLACED : STORE_DOC_ADDED, STORE_ERR_NONE, disp,
+	    doc.note, id, doc.text.len, tokens, doc.secs.n);
 	goto out;
 libfail:
 	g->stop = 1;
@@ -446,6 +316,10 @@ libfail:
 	err = NULL;
 	r = -1;
 out:
+	if (kind != STORE_ERR_NONE)
+		report(g, err_status(kind), kind, disp, err ? err : "failed", kind_id, 0, 0, 0);
+	format_doc_free(&doc);
+	free(fallback);
 	free(err);
 	free(disp);
 	return r;
@@ -481,6 +355,22 @@ static char *safe_name(const char *name)
 	return buf_steal(&b);
 }
 
+/* A member's entry under its container: absolute names made relative, a bad name (bad is
+ * why, or NULL) shown escaped. */
+static char *member_entry(const char *container, const char *mname, const char *bad)
+{
+	char *shown = bad ? safe_name(mname) : NULL;
+	const char *m = shown;
+	if (!bad) {
+		m = mname;
+		while (*m == '/')
+			m++;
+	}
+	char *entry = *container ? xasprintf("%s!/%s", container, m) : xstrdup(m);
+	free(shown);
+	return entry;
+}
+
 static void support_formats(struct archive *a)
 {
 	archive_read_support_filter_all(a);
@@ -499,18 +389,161 @@ static void support_formats(struct archive *a)
 	archive_read_support_format_raw(a);    /* single compressed files: gz, bz2, xz, zst, dz */
 }
 
+/* An open archive being read: what its members share. */
+struct archive_walk {
+	struct archive *a;
+	const char *path;           /* the input given to ingest */
+	const char *container;      /* the archive's own entry, "" for an input file */
+	const char *name;           /* its file name: a raw member's name, less the suffix */
+	uint64_t packed;            /* its size when read from memory; 0: libarchive counts */
+	int depth;                  /* archives around its members */
+	uint64_t produced;          /* its uncompressed bytes so far */
+	char *block;                /* READ_BLOCK bytes to read into */
+};
+
+/* What the walk does after a member. */
+enum walk_next {
+	WALK_NEXT,                  /* read the next member */
+	WALK_ABANDON,               /* leave the rest of this archive: a limit, or a fatal read */
+	WALK_FAIL,                  /* the library failed: stop everything */
+};
+
+/* One member: its name and type checked, the limits applied while it is read into memory,
+ * then handed to ingest_bytes. Every way out passes the one cleanup at out. */
+static enum walk_next walk_member(struct ingest *g, struct archive_walk *w,
+    struct archive_entry *e)
+{
+	struct archive *a = w->a;
+	const struct store_limits *lim = &g->o->limits;
+	struct buf data = BUF_INIT;
+	char *member = NULL, *disp = NULL, *msg = NULL, *docname = NULL;
+	const char *why = NULL;             /* the message, when it is a constant */
+	enum store_err kind = STORE_ERR_NONE;
+	enum walk_next next = WALK_NEXT;
+	int skip = 0;                       /* leave its data unread */
+	int raw = archive_format(a) == ARCHIVE_FORMAT_RAW;
+	if (raw) {
+		member = xstrdup(w->container);
+	} else {
+		const char *mname = archive_entry_pathname_utf8(e);
+		if (mname == NULL)
+			mname = archive_entry_pathname(e);
+		why = bad_name(mname);
+		member = member_entry(w->container, mname, why);
+	}
+	disp = display_name(w->path, member);
+	if (why) {
+		kind = STORE_ERR_MALFORMED;
+		goto out;
+	}
+	int type = archive_entry_filetype(e);
+	if (type == AE_IFDIR)
+		goto out;
+	if (++g->entries > lim->max_entries) {
+		kind = STORE_ERR_TOO_LARGE;
+		msg = xasprintf("more than %llu archive members; the rest not read",
+		    (unsigned long long)lim->max_entries);
+		next = WALK_ABANDON;
+		goto out;
+	}
+	if (type == AE_IFLNK || archive_entry_hardlink(e) != NULL) {
+		kind = STORE_ERR_NOT_DOCUMENT;
+		why = "link inside an archive, not followed";
+	} else if (type != AE_IFREG && type != 0) {
+		/* ar members carry no file type (0); they are plain files. */
+		kind = STORE_ERR_NOT_DOCUMENT;
+		why = "not a regular file";
+	} else if (archive_entry_is_encrypted(e)) {
+		kind = STORE_ERR_ENCRYPTED;
+		why = "encrypted member skipped";
+	} else if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
+	    (uint64_t)archive_entry_size(e) > lim->max_doc_bytes) {
+		kind = STORE_ERR_TOO_LARGE;
+		msg = xasprintf("member is %lld bytes, more than the limit of %llu",
+		    (long long)archive_entry_size(e), (unsigned long long)lim->max_doc_bytes);
+	}
+	if (kind != STORE_ERR_NONE) {
+		skip = 1;
+		goto out;
+	}
+	for (;;) {
+		la_ssize_t n = archive_read_data(a, w->block, READ_BLOCK);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			kind = STORE_ERR_MALFORMED;
+			msg = xasprintf("%s: %s", archive_entry_is_encrypted(e) ?
+			    "encrypted member" : "corrupt member", archive_error_string(a) ?
+			    archive_error_string(a) : "read error");
+			if (n == ARCHIVE_FATAL)
+				next = WALK_ABANDON;
+			break;
+		}
+		w->produced += (uint64_t)n;
+		g->unpacked += (uint64_t)n;
+		if (data.len + (size_t)n > lim->max_doc_bytes) {
+			kind = STORE_ERR_TOO_LARGE;
+			why = "member unpacks to more than the size limit";
+			break;
+		}
+		if (g->unpacked > lim->max_total_bytes) {
+			kind = STORE_ERR_TOO_LARGE;
+			why = "total unpacked bytes over the limit; stopping";
+			next = WALK_ABANDON;
+			break;
+		}
+		uint64_t in = w->packed ? w->packed : (uint64_t)archive_filter_bytes(a, -1);
+		if (w->produced > lim->ratio_floor && w->produced / (in ? in : 1) > lim->max_ratio) {
+			kind = STORE_ERR_TOO_LARGE;
+			msg = xasprintf("compression ratio over %u:1 (a zip bomb?); archive abandoned",
+			    lim->max_ratio);
+			next = WALK_ABANDON;
+			break;
+		}
+		buf_append(&data, w->block, (size_t)n);
+		progress(g, disp, 0);
+		if (g->stop)
+			break;
+	}
+	if (kind != STORE_ERR_NONE) {
+		/* libarchive may learn only while reading that a member is encrypted: whatever
+		 * stopped the read then, the member is skipped, not failed. */
+		if (archive_entry_is_encrypted(e))
+			kind = STORE_ERR_ENCRYPTED;
+		goto out;
+	}
+	if (!g->stop) {
+		const char *mbase = raw ? w->name : base_name(member);
+		docname = raw ? strip_compression(mbase) : xstrdup(mbase);
+		if (data.data == NULL)
+			buf_append(&data, "", 0);
+		if (ingest_bytes(g, w->path, member, docname, data.data, data.len, w->depth) != 0)
+			next = WALK_FAIL;
+	}
+	progress(g, disp, 0);
+out:
+	if (kind != STORE_ERR_NONE)
+		report_err(g, kind, disp, msg ? msg : why);
+	if (skip)
+		archive_read_data_skip(a);
+	buf_free(&data);
+	free(docname);
+	free(msg);
+	free(disp);
+	free(member);
+	return next;
+}
+
 /* Read every member of an open archive. container is the archive's own entry ("" for a
  * file given on the command line) and name its file name. */
 static int walk_archive(struct ingest *g, struct archive *a, const char *path,
     const char *container, const char *name, uint64_t packed, int depth)
 {
+	struct archive_walk w = { .a = a, .path = path, .container = container, .name = name,
+		.packed = packed, .depth = depth, .block = xmalloc(READ_BLOCK) };
 	struct archive_entry *e;
-	uint64_t produced = 0;               /* this archive's uncompressed bytes */
-	char *block = xmalloc(65536);
 	int r = 0, members = 0, broken = 0;
-	for (;;) {
-		if (g->stop)
-			break;
+	while (!g->stop) {
 		int rc = archive_read_next_header(a, &e);
 		if (rc == ARCHIVE_EOF)
 			break;
@@ -521,155 +554,26 @@ static int walk_archive(struct ingest *g, struct archive *a, const char *path,
 			char *disp = display_name(path, container);
 			char *m = xasprintf("corrupt or unreadable archive: %s",
 			    archive_error_string(a) ? archive_error_string(a) : "read error");
-			report(g, STORE_DOC_FAILED, disp, m, 0, 0, 0, 0);
+			report_err(g, STORE_ERR_MALFORMED, disp, m);
 			free(m);
 			free(disp);
 			broken = 1;
 			break;
 		}
-		int raw = archive_format(a) == ARCHIVE_FORMAT_RAW;
-		const char *mname = archive_entry_pathname_utf8(e);
-		if (mname == NULL)
-			mname = archive_entry_pathname(e);
-		char *member;
-		if (raw) {
-			member = xstrdup(container);
-		} else {
-			const char *why = bad_name(mname);
-			char *sn = safe_name(mname);
-			while (!why && *mname == '/')
-				mname++;                 /* absolute names become relative */
-			member = *container ? xasprintf("%s!/%s", container, why ? sn : mname) :
-			    xstrdup(why ? sn : mname);
-			free(sn);
-			if (why) {
-				char *disp = display_name(path, member);
-				report(g, STORE_DOC_FAILED, disp, why, 0, 0, 0, 0);
-				free(disp);
-				free(member);
-				continue;
-			}
-		}
-		char *disp = display_name(path, member);
-		int type = archive_entry_filetype(e);
-		if (type == AE_IFDIR) {
-			free(disp);
-			free(member);
-			continue;
-		}
-		if (++g->entries > g->o->limits.max_entries) {
-			char *m = xasprintf("more than %llu archive members; the rest not read",
-			    (unsigned long long)g->o->limits.max_entries);
-			report(g, STORE_DOC_FAILED, disp, m, 0, 0, 0, 0);
-			free(m);
-			free(disp);
-			free(member);
+		enum walk_next next = walk_member(g, &w, e);
+		if (next == WALK_FAIL)
+			r = -1;
+		if (next != WALK_NEXT)
 			break;
-		}
-		if (type == AE_IFLNK || archive_entry_hardlink(e) != NULL) {
-			report(g, STORE_DOC_SKIPPED, disp, "link inside an archive, not followed", 0, 0,
-			    0, 0);
-			goto next;
-		}
-		/* ar members carry no file type; they are plain files. */
-		if (type != AE_IFREG && type != 0) {
-			report(g, STORE_DOC_SKIPPED, disp, "not a regular file", 0, 0, 0, 0);
-			goto next;
-		}
-		if (archive_entry_is_encrypted(e)) {
-			report(g, STORE_DOC_SKIPPED, disp, "encrypted member skipped", 0, 0, 0, 0);
-			goto next;
-		}
-		if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
-		    (uint64_t)archive_entry_size(e) > g->o->limits.max_doc_bytes) {
-			char *m = xasprintf("member is %lld bytes, more than the limit of %llu",
-			    (long long)archive_entry_size(e),
-			    (unsigned long long)g->o->limits.max_doc_bytes);
-			report(g, STORE_DOC_FAILED, disp, m, 0, 0, 0, 0);
-			free(m);
-			goto next;
-		}
-		struct buf data = BUF_INIT;
-		const char *fail = NULL;
-		char *failmsg = NULL;
-		int abandon = 0;
-		for (;;) {
-			la_ssize_t n = archive_read_data(a, block, 65536);
-			if (n == 0)
-				break;
-			if (n < 0) {
-				failmsg = xasprintf("%s: %s", archive_entry_is_encrypted(e) ?
-				    "encrypted member" : "corrupt member", archive_error_string(a) ?
-				    archive_error_string(a) : "read error");
-				abandon = n == ARCHIVE_FATAL;
-				break;
-			}
-			produced += (uint64_t)n;
-			g->unpacked += (uint64_t)n;
-			if (data.len + (size_t)n > g->o->limits.max_doc_bytes) {
-				fail = "member unpacks to more than the size limit";
-				break;
-			}
-			if (g->unpacked > g->o->limits.max_total_bytes) {
-				fail = "total unpacked bytes over the limit; stopping";
-				abandon = 1;
-				break;
-			}
-			uint64_t in = packed ? packed : (uint64_t)archive_filter_bytes(a, -1);
-			if (produced > g->o->limits.ratio_floor &&
-			    produced / (in ? in : 1) > g->o->limits.max_ratio) {
-				failmsg = xasprintf("compression ratio over %u:1 (a zip bomb?); archive "
-				    "abandoned", g->o->limits.max_ratio);
-				abandon = 1;
-				break;
-			}
-			buf_append(&data, block, (size_t)n);
-			progress(g, disp, 0);
-			if (g->stop)
-				break;
-		}
-		if (fail || failmsg) {
-			report(g, archive_entry_is_encrypted(e) ? STORE_DOC_SKIPPED : STORE_DOC_FAILED,
-			    disp, failmsg ? failmsg : fail, 0, 0, 0, 0);
-			free(failmsg);
-			buf_free(&data);
-			free(disp);
-			free(member);
-			if (abandon)
-				break;
-			continue;
-		}
-		if (!g->stop) {
-			const char *mbase = raw ? name : base_name(member);
-			char *docname = raw ? strip_compression(mbase) : xstrdup(mbase);
-			if (data.data == NULL)
-				buf_append(&data, "", 0);
-			r = ingest_bytes(g, path, member, docname, data.data, data.len, depth);
-			free(docname);
-		}
-		buf_free(&data);
-		progress(g, disp, 0);
-		if (r != 0) {
-			free(disp);
-			free(member);
-			break;
-		}
-		free(disp);
-		free(member);
-		continue;
-next:
-		archive_read_data_skip(a);
-		free(disp);
-		free(member);
 	}
 	if (members == 0 && !broken && !g->stop) {
 		/* A zip whose central directory is gone reads as empty: say so. */
 		char *disp = display_name(path, container);
-		report(g, STORE_DOC_FAILED, disp, "no readable members (corrupt or empty archive)",
-		    0, 0, 0, 0);
+		report_err(g, STORE_ERR_MALFORMED, disp,
+		    "no readable members (corrupt or empty archive)");
 		free(disp);
 	}
-	free(block);
+	free(w.block);
 	return r;
 }
 
@@ -682,7 +586,7 @@ static int ingest_memory_archive(struct ingest *g, const char *path, const char 
 	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
 		char *disp = display_name(path, entry);
 		char *m = xasprintf("cannot open archive: %s", archive_error_string(a));
-		report(g, STORE_DOC_FAILED, disp, m, 0, 0, 0, 0);
+		report_err(g, STORE_ERR_MALFORMED, disp, m);
 		free(m);
 		free(disp);
 	} else {
@@ -695,28 +599,31 @@ static int ingest_memory_archive(struct ingest *g, const char *path, const char 
 
 static int ingest_file(struct ingest *g, const char *path, uint64_t size)
 {
-	unsigned char head[32800];
+	unsigned char head[FORMAT_HEAD];
 	char *err = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		report(g, STORE_DOC_FAILED, path, strerror(errno), 0, 0, 0, 0);
+		report_err(g, STORE_ERR_IO, path, strerror(errno));
 		return 0;
 	}
 	ssize_t n = pread(fd, head, sizeof head, 0);
 	close(fd);
 	if (n < 0) {
-		report(g, STORE_DOC_FAILED, path, strerror(errno), 0, 0, 0, 0);
+		report_err(g, STORE_ERR_IO, path, strerror(errno));
 		return 0;
 	}
-	enum sniff sn = sniff(head, (size_t)n);
+	/* The head tells a container from a document; a document is read whole and sniffed
+	 * again, on all its bytes, by ingest_bytes. */
+	const struct format *f = format_sniff(path, head, (size_t)n);
 	g->top = path;
 	int r = 0;
 	progress(g, path, 1);
-	if (sn == SNIFF_NONE || (sn == SNIFF_ZIP && is_epub(path, head, (size_t)n))) {
+	if (f->extract != NULL) {
 		char *data;
 		size_t len;
 		if (file_read_all(path, g->o->limits.max_doc_bytes, &data, &len, &err) != 0) {
-			report(g, STORE_DOC_FAILED, path, err, 0, 0, 0, 0);
+			report_err(g, size > g->o->limits.max_doc_bytes ? STORE_ERR_TOO_LARGE :
+			    STORE_ERR_IO, path, err);
 			free(err);
 		} else {
 			g->unpacked += len;
@@ -726,9 +633,9 @@ static int ingest_file(struct ingest *g, const char *path, uint64_t size)
 	} else {
 		struct archive *a = archive_read_new();
 		support_formats(a);
-		if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+		if (archive_read_open_filename(a, path, READ_BLOCK) != ARCHIVE_OK) {
 			char *m = xasprintf("cannot open archive: %s", archive_error_string(a));
-			report(g, STORE_DOC_FAILED, path, m, 0, 0, 0, 0);
+			report_err(g, STORE_ERR_MALFORMED, path, m);
 			free(m);
 		} else {
 			g->top_archive = a;
@@ -753,7 +660,7 @@ static int walk_dir(struct ingest *g, const char *path, int dir_depth, int count
 	int n = scandir(path, &names, NULL, alphasort);
 	if (n < 0) {
 		if (!count_only)
-			report(g, STORE_DOC_FAILED, path, strerror(errno), 0, 0, 0, 0);
+			report_err(g, STORE_ERR_IO, path, strerror(errno));
 		return 0;
 	}
 	int r = 0;
@@ -776,15 +683,15 @@ static int walk_path(struct ingest *g, const char *path, int dir_depth, int coun
 	struct stat st;
 	if (lstat(path, &st) != 0) {
 		if (!count_only)
-			report(g, STORE_DOC_FAILED, path, strerror(errno), 0, 0, 0, 0);
+			report_err(g, STORE_ERR_IO, path, strerror(errno));
 		return 0;
 	}
 	if (S_ISLNK(st.st_mode)) {
 		/* Links to files are followed; links to folders are not (no cycles). */
 		if (stat(path, &st) != 0 || S_ISDIR(st.st_mode)) {
 			if (!count_only && dir_depth > 0)
-				report(g, STORE_DOC_SKIPPED, path, "link to a folder, not followed", 0, 0,
-				    0, 0);
+				report_err(g, STORE_ERR_NOT_DOCUMENT, path,
+				    "link to a folder, not followed");
 			if (dir_depth > 0 || stat(path, &st) != 0)
 				return 0;
 		}
@@ -796,7 +703,7 @@ static int walk_path(struct ingest *g, const char *path, int dir_depth, int coun
 	}
 	if (!S_ISREG(st.st_mode)) {
 		if (!count_only)
-			report(g, STORE_DOC_SKIPPED, path, "not a regular file", 0, 0, 0, 0);
+			report_err(g, STORE_ERR_NOT_DOCUMENT, path, "not a regular file");
 		return 0;
 	}
 	if (count_only) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
 #include "lib/util.h"
 #include "store/html.h"
 #include "store/text.h"
@@ -44,8 +45,8 @@ static void append_page(struct buf *text, const char *s)
 	struct buf fixed = BUF_INIT;
 	const char *t = clean.data;
 	size_t n = clean.len;
-	if (!text_utf8_valid(t, n, NULL)) {
-		text_utf8_repair(t, n, &fixed);
+	if (!utf8_valid(t, n, NULL)) {
+		utf8_repair(t, n, &fixed);
 		t = fixed.data;
 		n = fixed.len;
 	}
@@ -63,8 +64,8 @@ static void append_page(struct buf *text, const char *s)
 		buf_append_char(text, '\n');
 }
 
-int pdf_extract(const char *data, size_t len, struct buf *text, struct sections *secs,
-    char **title, char **err)
+enum store_err pdf_extract(const char *data, size_t len, struct buf *text,
+    struct sections *secs, char **title, char **err)
 {
 	*title = NULL;
 	GError *ge = NULL;
@@ -72,12 +73,12 @@ int pdf_extract(const char *data, size_t len, struct buf *text, struct sections 
 	PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, &ge);
 	if (doc == NULL) {
 		int enc = ge && ge->domain == POPPLER_ERROR && ge->code == POPPLER_ERROR_ENCRYPTED;
-		int r = q_error(err, "%s", enc ? "encrypted PDF (needs a password): skipped" :
+		q_error(err, "%s", enc ? "encrypted PDF (needs a password): skipped" :
 		    ge && ge->message ? ge->message : "not a readable PDF");
 		if (ge)
 			g_error_free(ge);
 		g_bytes_unref(bytes);
-		return r;
+		return enc ? STORE_ERR_ENCRYPTED : STORE_ERR_MALFORMED;
 	}
 	gchar *t = poppler_document_get_title(doc);
 	if (t) {
@@ -117,9 +118,11 @@ int pdf_extract(const char *data, size_t len, struct buf *text, struct sections 
 	}
 	g_object_unref(doc);
 	g_bytes_unref(bytes);
-	if (text->len == 0)
-		return q_error(err, "PDF has no text (scanned pages need OCR)");
-	return 0;
+	if (text->len == 0) {
+		q_error(err, "PDF has no text (scanned pages need OCR)");
+		return STORE_ERR_NO_TEXT;
+	}
+	return STORE_ERR_NONE;
 }
 
 #else
@@ -129,16 +132,17 @@ int pdf_supported(void)
 	return 0;
 }
 
-int pdf_extract(const char *data, size_t len, struct buf *text, struct sections *secs,
-    char **title, char **err)
+enum store_err pdf_extract(const char *data, size_t len, struct buf *text,
+    struct sections *secs, char **title, char **err)
 {
 	(void)data;
 	(void)len;
 	(void)text;
 	(void)secs;
 	*title = NULL;
-	return q_error(err, "PDF: this quire was built without PDF support (configure "
+	q_error(err, "PDF: this quire was built without PDF support (configure "
 	    "--with-pdf, needs libpoppler-glib-dev)");
+	return STORE_ERR_UNSUPPORTED;
 }
 
 #endif

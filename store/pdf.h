@@ -7,6 +7,7 @@
 
 #include "lib/buf.h"
 #include "store/sections.h"
+#include "store/store.h"
 
 /* 1 when the bytes start like a PDF ("%PDF-"; not later, so that a text about PDF stays
  * text). */
@@ -17,9 +18,10 @@ int pdf_supported(void);
 
 /* Append the text of every page to text (UTF-8, NFC, each page ending in a newline, a blank
  * line between pages) and a level-1 section per page titled "Page LABEL" to secs; *title gets
- * the document's Title or NULL. Fails (message without the file name) on a damaged or
- * encrypted PDF, or when this build has no PDF support. */
-int pdf_extract(const char *data, size_t len, struct buf *text, struct sections *secs,
-    char **title, char **err);
+ * the document's Title or NULL. Fails (message without the file name) on an encrypted
+ * (STORE_ERR_ENCRYPTED) or damaged (STORE_ERR_MALFORMED) PDF, one without text
+ * (STORE_ERR_NO_TEXT), or when this build has no PDF support (STORE_ERR_UNSUPPORTED). */
+enum store_err pdf_extract(const char *data, size_t len, struct buf *text,
+    struct sections *secs, char **title, char **err);
 
 #endif

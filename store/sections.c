@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
 #include "store/text.h"
 
@@ -25,8 +26,8 @@ void sections_add(struct sections *s, size_t start, int level, const char *title
 	/* Titles are stored as SQLite TEXT and printed: bad bytes (a raw file's, an EPUB href's)
 	 * become U+FFFD. */
 	struct buf fixed = BUF_INIT;
-	if (!text_utf8_valid(title, len, NULL)) {
-		text_utf8_repair(title, len, &fixed);
+	if (!utf8_valid(title, len, NULL)) {
+		utf8_repair(title, len, &fixed);
 		title = fixed.data;
 		len = fixed.len;
 	}

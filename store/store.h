@@ -30,13 +30,10 @@ enum {
 };
 
 /* Open the library in dir. who is recorded in the lock file for other writers to read
- * ("ingest", ...). Migrates an older schema forward (taking the writer lock for that). */
+ * ("ingest", ...). Migrates an older schema forward (taking the writer lock for that). A
+ * writer waits for another up to QUIRE_BUSY_MS milliseconds (environment; default 5000). */
 int store_open(const char *dir, int flags, const char *who, struct store **out, char **err);
 void store_close(struct store *s);
-/* Milliseconds a writer waits for another (default 5000); set before store_open through
- * the environment QUIRE_BUSY_MS too. */
-void store_set_busy_ms(struct store *s, int ms);
-const char *store_dir(const struct store *s);
 int store_schema_version(struct store *s);
 int store_setting_get(struct store *s, const char *key, char **value, char **err);
 int store_setting_set(struct store *s, const char *key, const char *value, char **err);
@@ -63,6 +60,21 @@ enum store_doc_status {
 	STORE_DOC_FAILED,           /* could not be ingested; nothing of it stored */
 };
 
+/* Why a document was skipped or failed. The format readers (text.c, html.c, epub.c, pdf.c)
+ * return one with their message; ingest decides from the kind, never from the message:
+ * NOT_DOCUMENT, UNSUPPORTED and ENCRYPTED are skipped, the others failed. */
+enum store_err {
+	STORE_ERR_NONE,             /* no error */
+	STORE_ERR_NOT_DOCUMENT,     /* empty, binary, no text, a link or a special file */
+	STORE_ERR_UNSUPPORTED,      /* a format this build cannot read (PDF without poppler) */
+	STORE_ERR_ENCRYPTED,        /* needs a password */
+	STORE_ERR_MALFORMED,        /* damaged, hostile, or not what its name or bytes claim */
+	STORE_ERR_TOO_LARGE,        /* over a limit: size, line, entries, ratio, nesting */
+	STORE_ERR_NO_TEXT,          /* read, but no text where the format promises some (OCR) */
+	STORE_ERR_IO,               /* the file could not be read */
+	STORE_ERR_WRITE,            /* the tokenizer or the database refused the document */
+};
+
 struct store_doc_event {
 	enum store_doc_status status;
 	const char *name;           /* path, and "!/entry" for archive members */
@@ -71,6 +83,7 @@ struct store_doc_event {
 	uint64_t text_bytes;
 	uint64_t tokens;
 	uint64_t sections;
+	enum store_err err;         /* why, for SKIPPED/FAILED; else STORE_ERR_NONE */
 };
 
 struct store_progress {

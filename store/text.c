@@ -6,6 +6,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "lib/utf8.h"
 #include "lib/util.h"
 
 const char *text_encoding_name(enum text_encoding e)
@@ -20,90 +21,16 @@ const char *text_encoding_name(enum text_encoding e)
 	return "?";
 }
 
-/* Length of the UTF-8 sequence at p (limit n), or 0 when it is not valid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	if (c < 0x80)
-		return 1;
-	if (c < 0xc2)
-		return 0;
-	if (c < 0xe0) {
-		if (n < 2 || (p[1] & 0xc0) != 0x80)
-			return 0;
-		return 2;
-	}
-	if (c < 0xf0) {
-		if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xe0 && p[1] < 0xa0)
-			return 0;               /* overlong */
-		if (c == 0xed && p[1] >= 0xa0)
-			return 0;               /* surrogate */
-		return 3;
-	}
-	if (c < 0xf5) {
-		if (n < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
-		    (p[3] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xf0 && p[1] < 0x90)
-			return 0;               /* overlong */
-		if (c == 0xf4 && p[1] >= 0x90)
-			return 0;               /* past U+10FFFF */
-		return 4;
-	}
-	return 0;
-}
-
-void text_utf8_repair(const char *s, size_t n, struct buf *out)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	buf_reserve(out, n);
-	while (i < n) {
-		size_t k = utf8_seq(p + i, n - i);
-		if (k == 0) {
-			buf_append(out, "\xef\xbf\xbd", 3);
-			i++;
-		} else {
-			buf_append(out, p + i, k);
-			i += k;
-		}
-	}
-	if (out->data == NULL)
-		buf_append(out, "", 0);
-}
-
-int text_utf8_valid(const char *s, size_t n, size_t *bad_at)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		size_t k = utf8_seq(p + i, n - i);
-		if (k == 0) {
-			if (bad_at)
-				*bad_at = i;
-			return 0;
-		}
-		i += k;
-	}
-	return 1;
-}
-
 enum text_encoding text_detect(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
-		return text_utf8_valid(s + 3, n - 3, NULL) ? TEXT_UTF8_BOM : TEXT_CP1252;
+		return utf8_valid(s + 3, n - 3, NULL) ? TEXT_UTF8_BOM : TEXT_CP1252;
 	if (n >= 2 && p[0] == 0xff && p[1] == 0xfe)
 		return TEXT_UTF16LE;
 	if (n >= 2 && p[0] == 0xfe && p[1] == 0xff)
 		return TEXT_UTF16BE;
-	return text_utf8_valid(s, n, NULL) ? TEXT_UTF8 : TEXT_CP1252;
+	return utf8_valid(s, n, NULL) ? TEXT_UTF8 : TEXT_CP1252;
 }
 
 int text_is_binary(const char *s, size_t n)
@@ -128,30 +55,11 @@ static const uint16_t cp1252_hi[32] = {
 	0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
 };
 
+/* Append the scalar value c (decode_line never makes a surrogate or anything past U+10FFFF). */
 static void put_utf8(struct buf *b, uint32_t c)
 {
-	char t[4];
-	size_t k;
-	if (c < 0x80) {
-		t[0] = (char)c;
-		k = 1;
-	} else if (c < 0x800) {
-		t[0] = (char)(0xc0 | c >> 6);
-		t[1] = (char)(0x80 | (c & 0x3f));
-		k = 2;
-	} else if (c < 0x10000) {
-		t[0] = (char)(0xe0 | c >> 12);
-		t[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		t[2] = (char)(0x80 | (c & 0x3f));
-		k = 3;
-	} else {
-		t[0] = (char)(0xf0 | c >> 18);
-		t[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-		t[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-		t[3] = (char)(0x80 | (c & 0x3f));
-		k = 4;
-	}
-	buf_append(b, t, k);
+	char t[UTF8_MAX];
+	buf_append(b, t, utf8_encode(c, t));
 }
 
 /* Decode one source line starting at *pos (through its '\n') into line as UTF-8; advances
@@ -251,12 +159,14 @@ static int has_high(const char *s, size_t n)
 	return 0;
 }
 
-int text_normalize(const char *src, size_t n, size_t max_line, struct text_norm *out,
-    char **err)
+enum store_err text_normalize(const char *src, size_t n, size_t max_line,
+    struct text_norm *out, char **err)
 {
 	memset(out, 0, sizeof *out);
-	if (text_is_binary(src, n))
-		return q_error(err, "binary file (NUL bytes or control characters), not text");
+	if (text_is_binary(src, n)) {
+		q_error(err, "binary file (NUL bytes or control characters), not text");
+		return STORE_ERR_NOT_DOCUMENT;
+	}
 	const unsigned char *p = (const unsigned char *)src;
 	enum text_encoding enc = text_detect(src, n);
 	size_t pos = 0, cap = 0;
@@ -274,8 +184,9 @@ int text_normalize(const char *src, size_t n, size_t max_line, struct text_norm 
 		if (decode_line(p, n, &pos, enc, &line) != 0) {
 			buf_free(&line);
 			text_norm_free(out);
-			return q_error(err, "binary file (NUL character on line %llu)",
+			q_error(err, "binary file (NUL character on line %llu)",
 			    (unsigned long long)lineno + 1);
+			return STORE_ERR_NOT_DOCUMENT;
 		}
 		lineno++;
 		size_t body = line.len;
@@ -284,8 +195,9 @@ int text_normalize(const char *src, size_t n, size_t max_line, struct text_norm 
 		if (max_line && body > max_line) {
 			buf_free(&line);
 			text_norm_free(out);
-			return q_error(err, "line %llu is %zu bytes long, more than the limit of %zu",
+			q_error(err, "line %llu is %zu bytes long, more than the limit of %zu",
 			    (unsigned long long)lineno, body, max_line);
+			return STORE_ERR_TOO_LARGE;
 		}
 		map_push(out, &cap, out->text.len, start);
 		if (!has_high(line.data, line.len)) {
@@ -307,7 +219,7 @@ int text_normalize(const char *src, size_t n, size_t max_line, struct text_norm 
 	buf_append(&out->text, "", 0);     /* the NUL, also when nothing was appended */
 	out->lines = lineno;
 	out->identical = out->text.len == n && (n == 0 || memcmp(out->text.data, src, n) == 0);
-	return 0;
+	return STORE_ERR_NONE;
 }
 
 void text_norm_free(struct text_norm *t)

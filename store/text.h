@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "lib/buf.h"
+#include "store/store.h"
 
 enum text_encoding {
 	TEXT_UTF8,                  /* valid UTF-8, no BOM */
@@ -18,14 +19,6 @@ enum text_encoding {
 };
 
 const char *text_encoding_name(enum text_encoding e);
-
-/* 1 when p[0..n) is strict UTF-8 (no overlongs, surrogates or values past U+10FFFF);
- * otherwise 0 and *bad_at (when not NULL) is the offset of the first bad byte. */
-int text_utf8_valid(const char *p, size_t n, size_t *bad_at);
-
-/* Append s[0..n) to out with every byte that is not part of a valid UTF-8 sequence replaced
- * by U+FFFD (for text that comes from parsers which may pass bad bytes through). */
-void text_utf8_repair(const char *s, size_t n, struct buf *out);
 
 /* The encoding the bytes are in, judged from a BOM and UTF-8 validity. */
 enum text_encoding text_detect(const char *p, size_t n);
@@ -46,9 +39,10 @@ struct text_norm {
 };
 
 /* Decode and normalise. Fails (message without the file name, the caller adds it) on a
- * binary file or a line longer than max_line bytes (0 = no limit). */
-int text_normalize(const char *src, size_t n, size_t max_line, struct text_norm *out,
-    char **err);
+ * binary file (STORE_ERR_NOT_DOCUMENT) or a line longer than max_line bytes (0 = no limit;
+ * STORE_ERR_TOO_LARGE). */
+enum store_err text_normalize(const char *src, size_t n, size_t max_line,
+    struct text_norm *out, char **err);
 void text_norm_free(struct text_norm *t);
 
 /* NFC of valid UTF-8 (malloc'd, *out_len set); returns 0, or -1 if utf8proc refuses. */

@@ -2,7 +2,7 @@
  * every SIMD level against a double-precision softmax over the same Q8_0 numbers (the query
  * quantized as the kernel does): row counts 1..32, key counts at and across the 16-key and
  * tile edges, rows that see no key, head sizes 32..256 (96: a half piece), large logits, parts
- * merged with kernels/attn-merge.h equal to one call; the levels agree with each other; and
+ * merged with kernels/attn-merge-math.h equal to one call; the levels agree with each other; and
  * the CPU backend with --kv-type q8_0: decode at depth, prefill and sliding windows (through
  * its fp16 staging), 1 and 2 threads giving the same bits, and close to the fp16 cache. */
 #include <math.h>
@@ -11,7 +11,7 @@
 
 #include "engine/backend.h"
 #include "kernels/attn-decode-q8.h"
-#include "kernels/attn-merge.h"
+#include "kernels/attn-merge-math.h"
 #include "kernels/cpu-features.h"
 #include "kernels/quant.h"
 #include "lib/util.h"

@@ -1,7 +1,7 @@
 /* t-attn-decode.c: the split-K decode attention kernel (kernels/attn-decode.h) at every SIMD
  * level against a double-precision softmax over the same fp16 keys and values: row counts
  * 1..32, key ranges ending inside, at and across tile edges, rows that see no key, head sizes
- * 16..256, large logits; ranges merged with kernels/attn-merge.h equal one call over all the
+ * 16..256, large logits; ranges merged with kernels/attn-merge-math.h equal one call over all the
  * keys; and the CPU backend's decode path past the exact-path bound, with 1 and 2 threads
  * giving the same bits. */
 #include <math.h>
@@ -10,7 +10,7 @@
 
 #include "engine/backend.h"
 #include "kernels/attn-decode.h"
-#include "kernels/attn-merge.h"
+#include "kernels/attn-merge-math.h"
 #include "kernels/cpu-features.h"
 #include "kernels/quant.h"
 #include "lib/util.h"

@@ -1,4 +1,5 @@
-/* t-cuda.c: the CUDA backend against the CPU reference: cuBLAS matmul and the RMSNorm kernel.
+/* t-cuda.c: the CUDA kernels built so far (a cuBLAS matmul and the RMSNorm kernel) against the
+ * CPU reference; the CUDA backend itself is not built yet.
  * Reports SKIP when the build has no CUDA backend or the machine has no GPU, never PASS. */
 #include "config.h"
 

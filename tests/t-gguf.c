@@ -741,9 +741,7 @@ static void test_model(void)
 
 int main(void)
 {
-	const char *t = getenv("TMPDIR");
-	snprintf(tmpdir, sizeof tmpdir, "%s/t-gguf.XXXXXX", t && t[0] ? t : "/tmp");
-	if (mkdtemp(tmpdir) == NULL) {
+	if (tap_tmpdir("t-gguf", tmpdir, sizeof tmpdir) != 0) {
 		printf("Bail out! mkdtemp %s: %s\n", tmpdir, strerror(errno));
 		return 1;
 	}

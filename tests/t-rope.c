@@ -1,6 +1,8 @@
-/* t-rope.c: RoPE math (kernels/rope-math.h), partial-attention merging (kernels/attn-merge.h)
- * and configuration (engine/rope.c) against ROPE.md's test vectors TV1-TV12, the synthetic
- * GGUF files from tests/ref/make-rope-gguf.py, overrides, factor files and the fingerprint. */
+/* t-rope.c: RoPE math (kernels/rope-math.h), partial-attention merging (kernels/attn-merge-math.h)
+ * and configuration (engine/rope.c) against test vectors TV1-TV12 (values computed in fp64 by
+ * a pure-Python reference of the HF transformers and llama.cpp formulas; each test names its
+ * parameters), the synthetic GGUF files from tests/ref/make-rope-gguf.py, overrides, factor
+ * files and the fingerprint. */
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -11,7 +13,7 @@
 
 #include "engine/gguf.h"
 #include "engine/rope.h"
-#include "kernels/attn-merge.h"
+#include "kernels/attn-merge-math.h"
 #include "kernels/rope-math.h"
 #include "lib/buf.h"
 #include "lib/util.h"
@@ -516,7 +518,8 @@ static void test_angle_precision(void)
 	ok(worst < 1e-6, "TV12 reduced angle within 1e-6 rad of fp64 for every pair at "
 	    "p=1048575, 4194303 (worst %.3g)", worst);
 
-	/* The naive fp32 product is off as ROPE.md says, so this test can tell them apart. */
+	/* The naive fp32 product p*f is off by the errors below (fp64 reference), so this test can
+	 * tell them apart. */
 	static const struct { double p; int i; double err; } naive[] = {
 		{ 1048575.0, 1, -0.015991 }, { 4194303.0, 10, -0.023951 },
 	};

@@ -496,9 +496,7 @@ static void test_epub(void)
 
 int main(void)
 {
-	snprintf(tmpdir, sizeof tmpdir, "%s/t-store.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") :
-	    "/tmp");
-	if (mkdtemp(tmpdir) == NULL) {
+	if (tap_tmpdir("t-store", tmpdir, sizeof tmpdir) != 0) {
 		skip_all("cannot make a temporary folder");
 		return 0;
 	}
@@ -507,10 +505,7 @@ int main(void)
 	test_html_source();
 	test_lock();
 	test_epub();
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		diag("could not remove %s", tmpdir);
-	free(cmd);
+	tap_tmpdir_remove(tmpdir);
 	done_testing();
 	return exit_status();
 }

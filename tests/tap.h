@@ -128,6 +128,28 @@ static inline int skip_all(const char *reason)
 	return 0;
 }
 
+/* A fresh folder $TMPDIR/NAME.XXXXXX (default /tmp) in buf: 0, or -1 when it cannot be made. */
+static inline int tap_tmpdir(const char *name, char *buf, size_t size)
+{
+	const char *t = getenv("TMPDIR");
+	if (snprintf(buf, size, "%s/%s.XXXXXX", t && t[0] ? t : "/tmp", name) >= (int)size)
+		return -1;
+	return mkdtemp(buf) != NULL ? 0 : -1;
+}
+
+/* Remove a folder tap_tmpdir made, with all it holds. */
+static inline void tap_tmpdir_remove(const char *dir)
+{
+	size_t n = strlen(dir) + 16;
+	char *cmd = malloc(n);
+	if (cmd == NULL)
+		return;
+	snprintf(cmd, n, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		diag("could not remove %s", dir);
+	free(cmd);
+}
+
 static inline void done_testing(void)
 {
 	if (tap_planned < 0) {

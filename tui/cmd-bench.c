@@ -10,7 +10,7 @@
 #include "engine/sample.h"
 #include "kernels/cpu-features.h"
 #include "lib/util.h"
-#include "tui/cmd-model.h"
+#include "tui/model-setup.h"
 #include "tui/cmd.h"
 
 struct stats {
@@ -46,7 +46,7 @@ static int bench_fill(struct context *c, const int32_t *tokens, long depth, char
 	return depth > 0 ? forward(c, tokens, (size_t)depth, NULL, 0, err) : 0;
 }
 
-static int bench_exec(struct cmd_ctx *ctx)
+static int cmd_bench_exec(struct cmd_ctx *ctx)
 {
 	const struct opts *o = ctx->opts;
 	long n_prompt, n_gen, depth, reps;
@@ -56,11 +56,11 @@ static int bench_exec(struct cmd_ctx *ctx)
 	    cmd_value_long(ctx, "reps", 1, 1000, 3, &reps))
 		return 2;
 	struct model *m;
-	if (cmd_model_load(o, &m) != 0)
+	if (model_setup_load(o, &m) != 0)
 		return 1;
 	long need = depth + (n_prompt > n_gen ? n_prompt : n_gen);
 	struct context *c = NULL;
-	if (cmd_context_create(o, m, (uint32_t)(need > 16 ? need : 16), &c) != 0) {
+	if (model_setup_context(o, m, (uint32_t)(need > 16 ? need : 16), &c) != 0) {
 		model_free(m);
 		return 1;
 	}
@@ -130,5 +130,5 @@ static const struct cmd_option bench_options[] = {
 
 const struct cmd_entry cmd_bench_entry = {
 	.name = "bench", .summary = "prompt and generation speed, like llama-bench",
-	.options = bench_options, .max_args = 0, .exec = bench_exec,
+	.options = bench_options, .max_args = 0, .exec = cmd_bench_exec,
 };

@@ -6,9 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/json.h"
 #include "lib/util.h"
 #include "store/store.h"
-#include "tui/cmd-library.h"
+#include "tui/library.h"
 #include "tui/cmd.h"
 
 struct check_ui {
@@ -21,7 +22,7 @@ static void on_problem(void *ctx, int64_t doc, const char *msg)
 	struct check_ui *u = ctx;
 	if (u->o->json) {
 		printf("%s{\"doc\":%lld,\"message\":", u->first ? "" : ",", (long long)doc);
-		json_string(stdout, msg);
+		json_write_string(stdout, msg);
 		printf("}");
 		u->first = 0;
 	} else if (doc) {
@@ -31,10 +32,10 @@ static void on_problem(void *ctx, int64_t doc, const char *msg)
 	}
 }
 
-static int exec_check(struct cmd_ctx *ctx)
+static int cmd_check_exec(struct cmd_ctx *ctx)
 {
 	struct store *s;
-	if (cmd_library_open(ctx->opts, STORE_READ, "check", &s) != 0)
+	if (library_open(ctx->opts, STORE_READ, "check", &s) != 0)
 		return 1;
 	struct check_ui u = { ctx->opts, 1 };
 	uint64_t problems = 0;
@@ -75,5 +76,5 @@ static int exec_check(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_check_entry = {
 	.name = "check", .summary = "verify the library and its KV cache", .max_args = 0,
-	.exec = exec_check,
+	.exec = cmd_check_exec,
 };

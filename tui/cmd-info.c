@@ -14,7 +14,7 @@
 #include "kernels/ggml-types.h"
 #include "lib/buf.h"
 #include "lib/util.h"
-#include "tui/cmd-model.h"
+#include "tui/model-setup.h"
 #include "tui/cmd.h"
 #ifdef HAVE_CUDA
 #include "kernels/cuda-backend.h"
@@ -62,11 +62,11 @@ static void print_tensor_mix(const struct model *m)
 			    count[t], (double)bytes[t] / (1 << 20));
 }
 
-static int info_exec(struct cmd_ctx *ctx)
+static int cmd_info_exec(struct cmd_ctx *ctx)
 {
 	printf("quire: %s\n", PACKAGE_VERSION);
 	struct model *m;
-	if (cmd_model_load(ctx->opts, &m) != 0) {
+	if (model_setup_load(ctx->opts, &m) != 0) {
 		print_machine();
 		return 1;
 	}
@@ -107,7 +107,7 @@ static int info_exec(struct cmd_ctx *ctx)
 
 	/* RoPE as this run would use it: the file's configuration with the --rope-* options. */
 	struct rope_overrides ov;
-	if (cmd_rope_overrides(ctx->opts, &ov) != 0) {
+	if (model_setup_rope_overrides(ctx->opts, &ov) != 0) {
 		model_free(m);
 		return 2;
 	}
@@ -136,5 +136,5 @@ static int info_exec(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_info_entry = {
 	.name = "info", .summary = "model, RoPE, KV and library facts", .max_args = 0,
-	.exec = info_exec,
+	.exec = cmd_info_exec,
 };

@@ -11,7 +11,7 @@
 
 #include "lib/util.h"
 #include "store/store.h"
-#include "tui/cmd-library.h"
+#include "tui/library.h"
 #include "tui/cmd.h"
 #include "tui/doc-tokens.h"
 #include "tui/progress.h"
@@ -88,7 +88,7 @@ static const struct cmd_option ingest_options[] = {
 	{ NULL, 0, 0, NULL, NULL }
 };
 
-static int exec_ingest(struct cmd_ctx *ctx)
+static int cmd_ingest_exec(struct cmd_ctx *ctx)
 {
 	struct opts *o = ctx->opts;
 	struct store_ingest_opts io;
@@ -121,7 +121,7 @@ static int exec_ingest(struct cmd_ctx *ctx)
 	if (doc_tokens_open(o, &dt) != 0)
 		return 1;
 	struct store *s;
-	if (cmd_library_open(o, STORE_WRITE | STORE_CREATE, "ingest", &s) != 0) {
+	if (library_open(o, STORE_WRITE | STORE_CREATE, "ingest", &s) != 0) {
 		doc_tokens_close(&dt);
 		return 1;
 	}
@@ -179,5 +179,5 @@ const struct cmd_entry cmd_ingest_entry = {
 	.name = "ingest", .usage = "PATH...",
 	.summary = "add files, folders and archives to the library",
 	.options = ingest_options, .min_args = 1, .max_args = -1,
-	.exec = exec_ingest,
+	.exec = cmd_ingest_exec,
 };

@@ -4,16 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/json.h"
 #include "lib/util.h"
 #include "store/store.h"
-#include "tui/cmd-library.h"
+#include "tui/library.h"
 #include "tui/cmd.h"
 #include "tui/doc-tokens.h"
 
-static int exec_ls(struct cmd_ctx *ctx)
+static int cmd_ls_exec(struct cmd_ctx *ctx)
 {
 	struct store *s;
-	if (cmd_library_open(ctx->opts, STORE_READ, "ls", &s) != 0)
+	if (library_open(ctx->opts, STORE_READ, "ls", &s) != 0)
 		return 1;
 	struct store_doc *d;
 	size_t n;
@@ -28,11 +29,11 @@ static int exec_ls(struct cmd_ctx *ctx)
 		printf("{\"documents\":[");
 		for (size_t i = 0; i < n; i++) {
 			printf("%s{\"id\":%lld,\"title\":", i ? "," : "", (long long)d[i].id);
-			json_string(stdout, d[i].title);
+			json_write_string(stdout, d[i].title);
 			printf(",\"path\":");
-			json_string(stdout, d[i].path);
+			json_write_string(stdout, d[i].path);
 			printf(",\"entry\":");
-			json_string(stdout, d[i].entry);
+			json_write_string(stdout, d[i].entry);
 			printf(",\"format\":\"%s\",\"encoding\":\"%s\",\"bytes\":%llu,\"text_bytes\":%llu,"
 			    "\"lines\":%llu,\"tokens\":%llu,\"sections\":%llu,\"tokenized\":%s,"
 			    "\"sha256\":\"%s\",\"ingested\":%lld}", d[i].format, d[i].encoding,
@@ -62,5 +63,5 @@ static int exec_ls(struct cmd_ctx *ctx)
 const struct cmd_entry cmd_ls_entry = {
 	.name = "ls", .usage = "[--json]",
 	.summary = "list the documents of the library", .max_args = 0,
-	.exec = exec_ls,
+	.exec = cmd_ls_exec,
 };

@@ -1,4 +1,4 @@
-/* cmd-niah.c: `quire niah`: the passkey needle-in-a-haystack grid (EVAL.md 2.1-2.2): for each
+/* cmd-niah.c: `quire niah`: the passkey needle-in-a-haystack grid (tui/eval-niah.h): for each
  * length and each evenly spaced depth, a prompt filled to that many tokens, greedy decoding of
  * up to 10 tokens with the raw prompt, scored by the first number in the answer. Prints one
  * record per run, a depth x length table and `accuracy: X/Y`; optionally a CSV, the prompts
@@ -19,8 +19,9 @@
 #include "engine/context.h"
 #include "engine/sample.h"
 #include "lib/file.h"
+#include "lib/json.h"
 #include "lib/util.h"
-#include "tui/cmd-model.h"
+#include "tui/model-setup.h"
 #include "tui/cmd.h"
 #include "tui/eval-niah.h"
 #include "tui/eval-run.h"
@@ -32,31 +33,6 @@
 #define NIAH_DEFAULT_SEED 42
 
 /* "L1,L2,..." into lengths; 2 on a usage error (printed). */
-static int parse_lengths(const char *s, long *out, size_t *n)
-{
-	*n = 0;
-	const char *p = s;
-	for (;;) {
-		char *end;
-		errno = 0;
-		long v = strtol(p, &end, 10);
-		if (end == p || errno != 0 || v < 16 || v > NIAH_MAX_LENGTH ||
-		    (*end != ',' && *end != '\0')) {
-			q_warn("niah: --lengths wants lengths of 16 to %ld tokens separated by commas, "
-			    "not '%s'", NIAH_MAX_LENGTH, s);
-			return 2;
-		}
-		if (*n == NIAH_MAX_LENGTHS) {
-			q_warn("niah: at most %d lengths", NIAH_MAX_LENGTHS);
-			return 2;
-		}
-		out[(*n)++] = v;
-		if (*end == '\0')
-			return 0;
-		p = end + 1;
-	}
-}
-
 /* "MIN:MAX:N": round(linspace(MIN, MAX, N)). */
 static int parse_grid(const char *s, long *out, size_t *n)
 {
@@ -151,7 +127,7 @@ static int draw_png(const char *png, const long *lengths, size_t n_len, size_t n
 	return 0;
 }
 
-static int niah_exec(struct cmd_ctx *ctx)
+static int cmd_niah_exec(struct cmd_ctx *ctx)
 {
 	const struct opts *o = ctx->opts;
 	const char *s_lengths = cmd_value(ctx, "lengths"), *s_grid = cmd_value(ctx, "grid");
@@ -169,7 +145,8 @@ static int niah_exec(struct cmd_ctx *ctx)
 		return 2;
 	}
 	if (s_grid != NULL ? parse_grid(s_grid, lengths, &n_len) :
-	    parse_lengths(s_lengths ? s_lengths : "1024,2048,4096,8192", lengths, &n_len))
+	    cmd_value_long_list(ctx, "lengths", "1024,2048,4096,8192", 16, NIAH_MAX_LENGTH,
+	    NIAH_MAX_LENGTHS, lengths, &n_len))
 		return 2;
 	long max_len = 0;
 	for (size_t i = 0; i < n_len; i++)
@@ -206,7 +183,7 @@ static int niah_exec(struct cmd_ctx *ctx)
 	}
 
 	struct model *m;
-	if (cmd_model_load(o, &m) != 0) {
+	if (model_setup_load(o, &m) != 0) {
 		eval_haystack_free(&hay);
 		return 1;
 	}
@@ -218,7 +195,7 @@ static int niah_exec(struct cmd_ctx *ctx)
 	struct eval_prefix pf = { 0 };       /* what the context holds, for the next prompt */
 	size_t tokens_all = 0, tokens_reused = 0;
 	int32_t gen[NIAH_MAX_NEW_TOKENS];
-	if (cmd_context_create(o, m, (uint32_t)max_len + NIAH_MAX_NEW_TOKENS, &c) != 0)
+	if (model_setup_context(o, m, (uint32_t)max_len + NIAH_MAX_NEW_TOKENS, &c) != 0)
 		goto out;
 	if (csv != NULL && (fcsv = fopen(csv, "w")) == NULL) {
 		q_warn("niah: %s: %s", csv, strerror(errno));
@@ -294,7 +271,7 @@ static int niah_exec(struct cmd_ctx *ctx)
 				for (size_t t = 0; t < np.n_ids; t++)
 					fprintf(fprompts, "%s%d", t ? ", " : "", np.ids[t]);
 				fputs("], \"prompt\": ", fprompts);
-				eval_fput_json(fprompts, np.text, np.len);
+				json_write_string_n(fprompts, np.text, np.len);
 				fputs("}\n", fprompts);
 			}
 			niah_prompt_free(&np);
@@ -369,5 +346,5 @@ static const struct cmd_option niah_options[] = {
 
 const struct cmd_entry cmd_niah_entry = {
 	.name = "niah", .summary = "needle-in-a-haystack evaluation; ends with 'accuracy: X/Y'",
-	.options = niah_options, .max_args = 0, .exec = niah_exec,
+	.options = niah_options, .max_args = 0, .exec = cmd_niah_exec,
 };

@@ -1,5 +1,5 @@
 /* cmd-perplexity.c: `quire perplexity FILE`: perplexity over sliding windows exactly as
- * LongRoPE's evaluation scores it (EVAL.md 2.7 mode A): windows of --ctx tokens (BOS first
+ * LongRoPE's evaluation/perplexity.py scores it: windows of --ctx tokens (BOS first
  * when the model wants one) advancing by --stride, each scoring only the tokens no earlier
  * window scored, PPL = exp(mean of the window means). Ends with "ppl: X". */
 #include "config.h"
@@ -13,13 +13,13 @@
 #include "engine/tokenizer.h"
 #include "lib/file.h"
 #include "lib/util.h"
-#include "tui/cmd-model.h"
+#include "tui/model-setup.h"
 #include "tui/cmd.h"
 #include "tui/progress.h"
 
 #define PPL_MAX_FILE ((size_t)1 << 31)
 
-static int perplexity_exec(struct cmd_ctx *ctx)
+static int cmd_perplexity_exec(struct cmd_ctx *ctx)
 {
 	const struct opts *o = ctx->opts;
 	const char *path = ctx->argv[0];
@@ -40,7 +40,7 @@ static int perplexity_exec(struct cmd_ctx *ctx)
 		return 1;
 	}
 	struct model *m;
-	if (cmd_model_load(o, &m) != 0) {
+	if (model_setup_load(o, &m) != 0) {
 		free(text);
 		return 1;
 	}
@@ -59,7 +59,7 @@ static int perplexity_exec(struct cmd_ctx *ctx)
 		q_warn("%s: %zu tokens, fewer than one window of %ld", path, n_tok, ctx_len);
 		goto out;
 	}
-	if (cmd_context_create(o, m, (uint32_t)ctx_len, &c) != 0)
+	if (model_setup_context(o, m, (uint32_t)ctx_len, &c) != 0)
 		goto out;
 
 	size_t n_windows = 0;
@@ -120,5 +120,5 @@ const struct cmd_entry cmd_perplexity_entry = {
 	.name = "perplexity", .usage = "FILE",
 	.summary = "perplexity of the model over a text (--ctx default 512); ends with 'ppl: X'",
 	.options = perplexity_options, .min_args = 1, .max_args = 1,
-	.exec = perplexity_exec,
+	.exec = cmd_perplexity_exec,
 };

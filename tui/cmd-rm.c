@@ -6,13 +6,13 @@
 
 #include "lib/util.h"
 #include "store/store.h"
-#include "tui/cmd-library.h"
+#include "tui/library.h"
 #include "tui/cmd.h"
 
-static int exec_rm(struct cmd_ctx *ctx)
+static int cmd_rm_exec(struct cmd_ctx *ctx)
 {
 	struct store *s;
-	if (cmd_library_open(ctx->opts, STORE_WRITE, "rm", &s) != 0)
+	if (library_open(ctx->opts, STORE_WRITE, "rm", &s) != 0)
 		return 1;
 	int status = 0;
 	for (int i = 0; i < ctx->argc; i++) {
@@ -42,5 +42,5 @@ static int exec_rm(struct cmd_ctx *ctx)
 const struct cmd_entry cmd_rm_entry = {
 	.name = "rm", .usage = "DOC...", .summary = "remove documents from the library",
 	.min_args = 1, .max_args = -1,
-	.exec = exec_rm,
+	.exec = cmd_rm_exec,
 };

@@ -17,7 +17,7 @@
 #include "lib/buf.h"
 #include "lib/file.h"
 #include "lib/util.h"
-#include "tui/cmd-model.h"
+#include "tui/model-setup.h"
 #include "tui/cmd.h"
 #include "tui/progress.h"
 
@@ -94,7 +94,7 @@ static int rs_save(void *ctx, const struct rope_search *s, char **err)
 	return rc;
 }
 
-static int rope_search_exec(struct cmd_ctx *ctx)
+static int cmd_rope_search_exec(struct cmd_ctx *ctx)
 {
 	const struct opts *o = ctx->opts;
 	const char *path = ctx->argv[0];
@@ -135,12 +135,12 @@ static int rope_search_exec(struct cmd_ctx *ctx)
 		q_warn("%s", err);
 		goto out;
 	}
-	if (cmd_model_load(o, &m) != 0)
+	if (model_setup_load(o, &m) != 0)
 		goto out;
 
 	/* The original context L after the user's overrides decides the default target. */
 	struct rope_overrides ov;
-	if (cmd_rope_overrides(o, &ov) != 0) {
+	if (model_setup_rope_overrides(o, &ov) != 0) {
 		rc = 2;
 		goto out;
 	}
@@ -171,7 +171,7 @@ static int rope_search_exec(struct cmd_ctx *ctx)
 		    target);
 		goto out;
 	}
-	if (cmd_context_create(o, m, (uint32_t)target, &c) != 0)
+	if (model_setup_context(o, m, (uint32_t)target, &c) != 0)
 		goto out;
 	r.c = c;
 	r.base = c->rope;
@@ -277,5 +277,5 @@ const struct cmd_entry cmd_rope_search_entry = {
 	.name = "rope-search", .usage = "FILE",
 	.summary = "search per-pair RoPE factors that minimise perplexity (LongRoPE style)",
 	.options = rope_search_options, .min_args = 1, .max_args = 1,
-	.exec = rope_search_exec,
+	.exec = cmd_rope_search_exec,
 };

@@ -1,5 +1,5 @@
 /* cmd-ruler.c: `quire ruler [TASK...]`: the RULER tasks that need no outside data and
- * InfiniteBench's passkey, number_string and kv_retrieval (EVAL.md 2.4-2.5), generated from a
+ * InfiniteBench's passkey, number_string and kv_retrieval (tui/eval-ruler.h), generated from a
  * seed, run greedily with the raw prompt and scored by each benchmark's own rule. Prints one
  * record per sample, each task's score (percent, the benchmark's number), their mean, and
  * `accuracy: X/Y` counting the samples scored in full. */
@@ -14,7 +14,7 @@
 #include "engine/sample.h"
 #include "lib/file.h"
 #include "lib/util.h"
-#include "tui/cmd-model.h"
+#include "tui/model-setup.h"
 #include "tui/cmd.h"
 #include "tui/eval-ruler.h"
 #include "tui/eval-run.h"
@@ -23,27 +23,6 @@
 #define RULER_MAX_LENGTHS 64
 #define RULER_MAX_FILE ((size_t)256 << 20)
 #define RULER_DEFAULT_SEED 42
-
-static int parse_lengths(const char *s, long *out, size_t *n)
-{
-	*n = 0;
-	const char *p = s;
-	for (;;) {
-		char *end;
-		errno = 0;
-		long v = strtol(p, &end, 10);
-		if (end == p || errno != 0 || v < 256 || v > (1L << 24) ||
-		    (*end != ',' && *end != '\0') || *n == RULER_MAX_LENGTHS) {
-			q_warn("ruler: --lengths wants up to %d lengths of 256 to %ld tokens separated "
-			    "by commas, not '%s'", RULER_MAX_LENGTHS, 1L << 24, s);
-			return 2;
-		}
-		out[(*n)++] = v;
-		if (*end == '\0')
-			return 0;
-		p = end + 1;
-	}
-}
 
 static int read_file(const char *path, char **text, size_t *len)
 {
@@ -56,17 +35,18 @@ static int read_file(const char *path, char **text, size_t *len)
 	return 0;
 }
 
-static int ruler_exec(struct cmd_ctx *ctx)
+static int cmd_ruler_exec(struct cmd_ctx *ctx)
 {
 	const struct opts *o = ctx->opts;
-	const char *s_lengths = cmd_value(ctx, "lengths"), *hay_arg = cmd_value(ctx, "haystack");
+	const char *hay_arg = cmd_value(ctx, "haystack");
 	const char *words_arg = cmd_value(ctx, "words"), *csv = cmd_value(ctx, "csv");
 	long n_samples;
 	if (cmd_value_long(ctx, "samples", 1, 100000, 10, &n_samples))
 		return 2;
 	long lengths[RULER_MAX_LENGTHS];
 	size_t n_len;
-	if (parse_lengths(s_lengths ? s_lengths : "4096", lengths, &n_len))
+	if (cmd_value_long_list(ctx, "lengths", "4096", 256, 1L << 24, RULER_MAX_LENGTHS, lengths,
+	    &n_len))
 		return 2;
 	/* The tasks: those named, in the order given, else all of them. */
 	const struct ruler_task **tasks = xcalloc(ruler_n_tasks + (size_t)ctx->argc,
@@ -117,7 +97,7 @@ static int ruler_exec(struct cmd_ctx *ctx)
 	}
 
 	struct model *m;
-	if (cmd_model_load(o, &m) != 0)
+	if (model_setup_load(o, &m) != 0)
 		goto out0;
 	long max_len = 0;
 	for (size_t i = 0; i < n_len; i++)
@@ -130,7 +110,7 @@ static int ruler_exec(struct cmd_ctx *ctx)
 	int32_t *gen = NULL;
 	double *score_sum = xcalloc(n_tasks * n_len, sizeof(double));
 	size_t *n_run = xcalloc(n_tasks * n_len, sizeof(size_t));
-	if (cmd_context_create(o, m, (uint32_t)max_len, &c) != 0)
+	if (model_setup_context(o, m, (uint32_t)max_len, &c) != 0)
 		goto out;
 	if (csv != NULL) {
 		if ((fcsv = fopen(csv, "w")) == NULL) {
@@ -280,5 +260,5 @@ static const struct cmd_option ruler_options[] = {
 const struct cmd_entry cmd_ruler_entry = {
 	.name = "ruler", .usage = "[TASK...]",
 	.summary = "RULER and InfiniteBench tasks that need no outside data; ends with 'accuracy: X/Y'",
-	.options = ruler_options, .max_args = -1, .exec = ruler_exec,
+	.options = ruler_options, .max_args = -1, .exec = cmd_ruler_exec,
 };

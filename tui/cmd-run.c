@@ -13,26 +13,14 @@
 #include "engine/tokenizer.h"
 #include "lib/buf.h"
 #include "lib/file.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
-#include "tui/cmd-model.h"
+#include "tui/model-setup.h"
 #include "tui/cmd.h"
 
 #define RUN_MAX_PROMPT_FILE ((size_t)256 << 20)
 
-/* Bytes at the end of s[0, n) that start an incomplete UTF-8 sequence. */
-static size_t utf8_incomplete_tail(const char *s, size_t n)
-{
-	for (size_t back = 1; back <= 3 && back <= n; back++) {
-		unsigned char c = (unsigned char)s[n - back];
-		if ((c & 0xC0) == 0x80)
-			continue;               /* continuation byte: look further back */
-		size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-		return need > back ? back : 0;
-	}
-	return 0;
-}
-
-static int run_exec(struct cmd_ctx *ctx)
+static int cmd_run_exec(struct cmd_ctx *ctx)
 {
 	const struct opts *o = ctx->opts;
 	const char *prompt = cmd_value(ctx, "prompt"), *file = cmd_value(ctx, "file");
@@ -62,7 +50,7 @@ static int run_exec(struct cmd_ctx *ctx)
 	}
 
 	struct model *m;
-	if (cmd_model_load(o, &m) != 0) {
+	if (model_setup_load(o, &m) != 0) {
 		free(text);
 		return 1;
 	}
@@ -103,7 +91,7 @@ static int run_exec(struct cmd_ctx *ctx)
 		q_warn("run: the prompt is empty");
 		goto out;
 	}
-	if (cmd_context_create(o, m, 0, &c) != 0)
+	if (model_setup_context(o, m, 0, &c) != 0)
 		goto out;
 	if (n_ids + (size_t)n_predict > c->n_ctx) {
 		if (n_ids >= c->n_ctx) {
@@ -182,5 +170,5 @@ static const struct cmd_option run_options[] = {
 
 const struct cmd_entry cmd_run_entry = {
 	.name = "run", .summary = "generate text with the model (no corpus)",
-	.options = run_options, .max_args = 0, .exec = run_exec,
+	.options = run_options, .max_args = 0, .exec = cmd_run_exec,
 };

@@ -8,9 +8,10 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/json.h"
 #include "lib/util.h"
 #include "store/store.h"
-#include "tui/cmd-library.h"
+#include "tui/library.h"
 #include "tui/cmd.h"
 
 static const struct cmd_option search_options[] = {
@@ -19,7 +20,7 @@ static const struct cmd_option search_options[] = {
 	{ NULL, 0, 0, NULL, NULL }
 };
 
-static int exec_search(struct cmd_ctx *ctx)
+static int cmd_search_exec(struct cmd_ctx *ctx)
 {
 	long limit;
 	if (cmd_value_long(ctx, "limit", 1, 10000, 20, &limit))
@@ -32,7 +33,7 @@ static int exec_search(struct cmd_ctx *ctx)
 		buf_append_str(&q, ctx->argv[i]);
 	}
 	struct store *s;
-	if (cmd_library_open(ctx->opts, STORE_READ, "search", &s) != 0) {
+	if (library_open(ctx->opts, STORE_READ, "search", &s) != 0) {
 		buf_free(&q);
 		return 1;
 	}
@@ -50,20 +51,20 @@ static int exec_search(struct cmd_ctx *ctx)
 	}
 	if (ctx->opts->json) {
 		printf("{\"query\":");
-		json_string(stdout, q.data);
+		json_write_string(stdout, q.data);
 		printf(",\"results\":[");
 		for (size_t i = 0; i < n; i++) {
 			printf("%s{\"doc\":{\"id\":%lld,\"title\":", i ? "," : "", (long long)h[i].doc_id);
-			json_string(stdout, h[i].title);
+			json_write_string(stdout, h[i].title);
 			printf(",\"path\":");
-			json_string(stdout, h[i].path);
+			json_write_string(stdout, h[i].path);
 			printf("},\"section\":");
-			json_string(stdout, h[i].section);
+			json_write_string(stdout, h[i].section);
 			printf(",\"line\":%llu,\"byte_start\":%llu,\"byte_end\":%llu,\"score\":%.6g,"
 			    "\"snippet\":", (unsigned long long)h[i].line,
 			    (unsigned long long)h[i].byte_start, (unsigned long long)h[i].byte_end,
 			    h[i].score);
-			json_string(stdout, h[i].snippet);
+			json_write_string(stdout, h[i].snippet);
 			printf("}");
 		}
 		printf("]}\n");
@@ -91,5 +92,5 @@ const struct cmd_entry cmd_search_entry = {
 	.name = "search", .usage = "[--json] QUERY",
 	.summary = "full-text search with ranked snippets",
 	.options = search_options, .min_args = 1, .max_args = -1,
-	.exec = exec_search,
+	.exec = cmd_search_exec,
 };

@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/json.h"
 #include "lib/util.h"
 #include "store/store.h"
-#include "tui/cmd-library.h"
+#include "tui/library.h"
 #include "tui/cmd.h"
 
 enum span_kind { SPAN_ALL, SPAN_LINES, SPAN_BYTES, SPAN_SECTION };
@@ -82,11 +83,11 @@ static int find_section_ref(struct store *s, const char *ref, struct store_doc *
 	return -1;
 }
 
-static int exec_show(struct cmd_ctx *ctx)
+static int cmd_show_exec(struct cmd_ctx *ctx)
 {
 	const char *ref = ctx->argv[0];
 	struct store *s;
-	if (cmd_library_open(ctx->opts, STORE_READ, "show", &s) != 0)
+	if (library_open(ctx->opts, STORE_READ, "show", &s) != 0)
 		return 1;
 	enum span_kind kind = SPAN_ALL;
 	uint64_t a = 0, b = 0;
@@ -169,15 +170,15 @@ static int exec_show(struct cmd_ctx *ctx)
 		free(err);
 	} else if (r == 0 && ctx->opts->json) {
 		printf("{\"doc\":{\"id\":%lld,\"title\":", (long long)d.id);
-		json_string(stdout, d.title);
+		json_write_string(stdout, d.title);
 		printf(",\"path\":");
-		json_string(stdout, d.path);
+		json_write_string(stdout, d.path);
 		printf(",\"entry\":");
-		json_string(stdout, d.entry);
+		json_write_string(stdout, d.entry);
 		printf("},\"line_start\":%llu,\"line_end\":%llu,\"byte_start\":%llu,"
 		    "\"byte_end\":%llu,\"text\":", (unsigned long long)l1, (unsigned long long)l2,
 		    (unsigned long long)start, (unsigned long long)end);
-		json_string_n(stdout, text, len);
+		json_write_string_n(stdout, text, len);
 		printf("}\n");
 	} else if (r == 0) {
 		if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
@@ -195,5 +196,5 @@ const struct cmd_entry cmd_show_entry = {
 	.name = "show", .usage = "REF",
 	.summary = "print a document or a span (REF[:LINE|:FIRST-LAST|@START-END|#SECTION])",
 	.min_args = 1, .max_args = 1,
-	.exec = exec_show,
+	.exec = cmd_show_exec,
 };

@@ -1,25 +1,25 @@
 /* cmd.h: the command table. One table drives argv dispatch, `quire --help`, `quire CMD --help`
  * and the man-page check; later the `:` prompt and key bindings read it too. Command files are
- * tui/cmd-NAME.c, each ending in `const struct cmd_entry cmd_NAME_entry = { ... };`. No curses
- * in command files. */
+ * tui/cmd-NAME.c, each with a `static int cmd_NAME_exec(struct cmd_ctx *)` and ending in
+ * `const struct cmd_entry cmd_NAME_entry = { ... };` (dashes in NAME become underscores).
+ * Commands of the contract that are not built yet are entries without exec in cmd-table.c.
+ * No curses in command files. */
 #ifndef QUIRE_TUI_CMD_H
 #define QUIRE_TUI_CMD_H
 
 #include <stdint.h>
 #include <stdio.h>
 
-/* The global options of the command-line contract (../docs/ARCHITECTURE.md), parsed once in
+/* The global options of the command-line contract (man/quire.1), parsed once in
  * tui/options.c. Unset numeric options hold their defaults. */
 struct opts {
 	const char *library;        /* -L: library directory, default $XDG_DATA_HOME/quire/library */
 	const char *model;          /* -m: GGUF file; NULL means the default model */
 	int threads;                /* -t: worker threads, default: online CPUs */
-	const char *device;         /* auto | cpu | cuda */
+	const char *device;         /* auto | cpu (cuda is refused until its backend lands) */
 	long ctx;                   /* --ctx: context length, 0 = model's */
-	const char *attn;           /* exact | retrieval */
+	const char *attn;           /* exact (retrieval is refused until it lands) */
 	const char *kv_type;        /* f16 | q8_0 */
-	long block;                 /* --block: KV block size in tokens */
-	long topk;                  /* --topk: retrieved blocks per layer */
 	const char *rope_scaling;   /* NULL = from the model */
 	double rope_scale;          /* 0 = from the model */
 	double rope_base;           /* 0 = from the model */
@@ -28,12 +28,10 @@ struct opts {
 	double yarn_beta_slow;      /* 0 = from the model */
 	double rope_attn_factor;    /* 0 = from the model */
 	const char *longrope_factors; /* factor file */
-	unsigned long long gpu_kv_mem; /* bytes, 0 = automatic */
 	double temp;                /* sampling temperature, default 0.8; 0 = greedy */
 	int temp_set;               /* --temp given */
 	unsigned long long seed;    /* sampling seed */
 	int seed_set;               /* --seed given */
-	const char *session;        /* -s: session name */
 	int json;                   /* --json: one JSON document on stdout */
 	int no_color;               /* --no-color */
 	int quiet;                  /* -q: no progress */
@@ -92,6 +90,9 @@ int cmd_value_long(const struct cmd_ctx *ctx, const char *long_name, long min, l
     long dflt, long *out);
 int cmd_value_double(const struct cmd_ctx *ctx, const char *long_name, double min,
     double max, double dflt, double *out);
+/* Comma-separated whole numbers, each in [min, max], at most max_n; dflt when absent. */
+int cmd_value_long_list(const struct cmd_ctx *ctx, const char *long_name, const char *dflt,
+    long min, long max, size_t max_n, long *out, size_t *n);
 /* A size (512M, 8G, ...); leaves *out alone when the option is absent. */
 int cmd_value_size(const struct cmd_ctx *ctx, const char *long_name, uint64_t *out);
 

@@ -11,14 +11,14 @@
 #include "engine/tokenizer.h"
 #include "lib/util.h"
 #include "store/store.h"
-#include "tui/cmd-model.h"
+#include "tui/model-setup.h"
 #include "tui/cmd.h"
 #include "tui/doc-tokens.h"
 
 int doc_tokens_open(const struct opts *o, struct doc_tokens *dt)
 {
 	memset(dt, 0, sizeof(*dt));
-	char *path = cmd_model_path(o);
+	char *path = model_setup_path(o);
 	if (o->model == NULL && access(path, R_OK) != 0) {
 		free(path);
 		return 0;

@@ -1,10 +1,11 @@
-/* eval-niah.h: the passkey needle-in-a-haystack prompt (EVAL.md 2.1 template, 2.2 grid): task
- * line, filler before, information line, filler after, final question, joined by "\n", with
- * the filler amount searched until the prompt has the target number of tokens under the
- * model's own tokenizer. Building a prompt is kept apart from running it, so a runner can
- * sort the runs of one length by depth and reuse the KV cache of the shared prefix: the
- * tokens before needle_token are the task line and the first n_prefix filler sentences, the
- * same for every depth at or above this one. */
+/* eval-niah.h: the passkey needle-in-a-haystack prompt (the template of landmark-attention's
+ * llama/run_test.py, reused by YaRN and LongRoPE; laid out on UltraLong's length x depth grid,
+ * arXiv 2504.06214): task line, filler before, information line, filler after, final
+ * question, joined by "\n", with the filler amount searched until the prompt has the target
+ * number of tokens under the model's own tokenizer. Building a prompt is kept apart from
+ * running it, so a runner can sort the runs of one length by depth and reuse the KV cache of
+ * the shared prefix: the tokens before needle_token are the task line and the first n_prefix
+ * filler sentences, the same for every depth at or above this one. */
 #ifndef QUIRE_TUI_EVAL_NIAH_H
 #define QUIRE_TUI_EVAL_NIAH_H
 

@@ -1,6 +1,7 @@
 /* eval-ruler.h: prompt generators and scorers of the RULER tasks that need no outside data
- * (EVAL.md 2.4: the NIAH family, variable tracking, common and frequent words extraction) and
- * of InfiniteBench's passkey, number_string and kv_retrieval (2.5), ported from the reference
+ * (NVIDIA/RULER's scripts/data/synthetic: the NIAH family, variable tracking, common and
+ * frequent words extraction) and of InfiniteBench's passkey, number_string and kv_retrieval
+ * (OpenBMB/InfiniteBench's data/construct_synthetic_dataset.py), ported from the reference
  * generators' logic with splitmix64 in place of Python's random. Each prompt is sized like
  * RULER sizes it: prompt tokens + the task's tokens to generate <= the length. Local
  * substitutions: "{adj}-{noun}" keys become "{word}-{word}" from a word list (built-in SCOWL

@@ -121,23 +121,6 @@ void eval_fput_quoted(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-void eval_fput_json(FILE *f, const char *s, size_t len)
-{
-	fputc('"', f);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 void eval_fput_csv(FILE *f, const char *s)
 {
 	fputc('"', f);

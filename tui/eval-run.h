@@ -40,8 +40,6 @@ int eval_run_greedy(struct context *c, struct eval_prefix *pf, const int32_t *id
 uint64_t eval_tokens_fnv(const int32_t *ids, size_t n);
 /* Write s in double quotes with C escapes for ", \ and control bytes. */
 void eval_fput_quoted(FILE *f, const char *s);
-/* Write s as a JSON string (bytes >= 0x80 as they are). */
-void eval_fput_json(FILE *f, const char *s, size_t len);
 /* Write s as one CSV field (quoted, quotes doubled). */
 void eval_fput_csv(FILE *f, const char *s);
 

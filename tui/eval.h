@@ -1,8 +1,8 @@
 /* eval.h: what the synthetic long-context evaluations (tui/eval-niah.c, tui/eval-ruler.c)
  * share: the tokenizer seen as a callback, seeded random choices, the search for the filler
  * amount that fills a prompt to a token length, haystacks of sentences, word lists and the
- * published scoring rules (EVAL.md 2.1-2.5). No model and no curses here, so all of it is
- * unit-testable with a fake tokenizer. */
+ * published scoring rules (passkey, RULER, InfiniteBench; below). No model and no curses
+ * here, so all of it is unit-testable with a fake tokenizer. */
 #ifndef QUIRE_TUI_EVAL_H
 #define QUIRE_TUI_EVAL_H
 
@@ -51,7 +51,7 @@ struct eval_haystack {
 	char *storage;              /* what sent points into */
 };
 
-/* The garbage sentences of the passkey template (EVAL.md 2.1), five of them. */
+/* The garbage sentences of the passkey template (tui/eval-niah.h), five of them. */
 void eval_haystack_repeat(struct eval_haystack *h);
 /* A real text (a book) split into sentences, as RULER splits its essays: after '.', '!' or '?'
  * followed by white space (". ", ".\n"...; the mark stays with its sentence), and at blank
@@ -79,8 +79,8 @@ void eval_words_free(struct eval_words *ws);
 /* --- scoring ------------------------------------------------------------------------------ */
 /* The first maximal run of ASCII digits in s, or NULL (with *len 0) when there is none. */
 const char *eval_first_digits(const char *s, size_t *len);
-/* Passkey rule (landmark/YaRN/LongRoPE, EVAL.md 2.1-2.3): the first digit run of pred, read as
- * an integer, equals key (leading zeros do not matter). 0 when pred has no digit. */
+/* Passkey rule (landmark-attention, YaRN and LongRoPE alike): the first digit run of pred,
+ * read as an integer, equals key (leading zeros do not matter). 0 when pred has no digit. */
 int eval_passkey_correct(const char *pred, const char *key);
 /* InfiniteBench first_int_match: the first digit run equals label as a string. */
 int eval_first_int_match(const char *pred, const char *label);

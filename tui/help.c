@@ -64,7 +64,14 @@ void help_print_main(FILE *f)
 		else
 			snprintf(left, sizeof(left), "    --%s%s%s", g->long_name,
 			    g->arg_name ? " " : "", g->arg_name ? g->arg_name : "");
-		print_row(f, left, g->help);
+		char right[256];
+		if (g->planned == NULL)
+			snprintf(right, sizeof(right), "%s", g->help);
+		else if (strcmp(g->planned, OPTION_PLANNED) == 0)
+			snprintf(right, sizeof(right), "%s (not yet available)", g->help);
+		else
+			snprintf(right, sizeof(right), "%s (%s: not yet available)", g->help, g->planned);
+		print_row(f, left, right);
 	}
 	fprintf(f, "\nquire COMMAND --help shows a command's own options; man quire has it all.\n");
 	fprintf(f, "Exit status: 0 success, 1 the work failed, 2 usage error.\n");

@@ -25,35 +25,41 @@ enum {
 };
 
 const struct global_option global_options[] = {
-	{ "library", 'L', 'L', "DIR", "library directory (default $XDG_DATA_HOME/quire/library)" },
-	{ "model", 'm', 'm', "FILE", "GGUF model (default: SmolLM2-135M-Instruct in the models folder)" },
-	{ "threads", 't', 't', "N", "worker threads (default: all online CPUs)" },
-	{ "device", 0, OPT_DEVICE, "auto|cpu|cuda", "compute device (default auto)" },
-	{ "ctx", 0, OPT_CTX, "N", "context length in tokens (default: the model's)" },
-	{ "attn", 0, OPT_ATTN, "exact|retrieval", "attention over the corpus cache (default exact)" },
-	{ "kv-type", 0, OPT_KV_TYPE, "f16|q8_0", "KV cache element type (default f16); q8_0: half the memory" },
-	{ "block", 0, OPT_BLOCK, "N", "KV block size in tokens (default 128)" },
-	{ "topk", 0, OPT_TOPK, "N", "blocks retrieved per layer (default 32)" },
+	{ "library", 'L', 'L', "DIR", "library directory (default $XDG_DATA_HOME/quire/library)",
+	  NULL },
+	{ "model", 'm', 'm', "FILE",
+	  "GGUF model (default: SmolLM2-135M-Instruct in the models folder)", NULL },
+	{ "threads", 't', 't', "N", "worker threads (default: all online CPUs)", NULL },
+	{ "device", 0, OPT_DEVICE, "auto|cpu|cuda", "compute device (default auto: the CPU)", "cuda" },
+	{ "ctx", 0, OPT_CTX, "N", "context length in tokens (default: the model's)", NULL },
+	{ "attn", 0, OPT_ATTN, "exact|retrieval", "attention over the corpus cache (default exact)",
+	  "retrieval" },
+	{ "kv-type", 0, OPT_KV_TYPE, "f16|q8_0",
+	  "KV cache element type (default f16); q8_0: half the memory", NULL },
+	{ "block", 0, OPT_BLOCK, "N", "KV block size in tokens (default 128)", OPTION_PLANNED },
+	{ "topk", 0, OPT_TOPK, "N", "blocks retrieved per layer (default 32)", OPTION_PLANNED },
 	{ "rope-scaling", 0, OPT_ROPE_SCALING, "none|linear|ntk|dynamic|yarn|longrope|llama3",
-	  "RoPE scaling variant (default: from the model)" },
-	{ "rope-scale", 0, OPT_ROPE_SCALE, "S", "RoPE scale factor" },
-	{ "rope-base", 0, OPT_ROPE_BASE, "B", "RoPE base frequency" },
-	{ "rope-orig-ctx", 0, OPT_ROPE_ORIG_CTX, "N", "original (trained) context for scaling" },
-	{ "yarn-beta-fast", 0, OPT_YARN_BETA_FAST, "F", "YaRN beta_fast (default 32)" },
-	{ "yarn-beta-slow", 0, OPT_YARN_BETA_SLOW, "F", "YaRN beta_slow (default 1)" },
-	{ "rope-attn-factor", 0, OPT_ROPE_ATTN_FACTOR, "F", "attention factor on cos and sin" },
-	{ "longrope-factors", 0, OPT_LONGROPE_FACTORS, "FILE", "LongRoPE factor file" },
-	{ "gpu-kv-mem", 0, OPT_GPU_KV_MEM, "SIZE", "GPU memory for resident KV blocks (e.g. 8G)" },
-	{ "temp", 0, OPT_TEMP, "T", "sampling temperature (0 = greedy; default 0.8)" },
-	{ "seed", 0, OPT_SEED, "N", "sampling and generator seed" },
-	{ "session", 's', 's', "NAME", "session to use or resume" },
-	{ "json", 0, OPT_JSON, NULL, "print one JSON document on stdout" },
-	{ "no-color", 0, OPT_NO_COLOR, NULL, "no colours in output or the UI" },
-	{ "quiet", 'q', 'q', NULL, "no progress output" },
-	{ "verbose", 'v', 'v', NULL, "more messages (repeatable)" },
-	{ "help", 'h', 'h', NULL, "show help (for a command: quire COMMAND --help)" },
-	{ "version", 'V', 'V', NULL, "show the version" },
-	{ NULL, 0, 0, NULL, NULL }
+	  "RoPE scaling variant (default: from the model)", NULL },
+	{ "rope-scale", 0, OPT_ROPE_SCALE, "S", "RoPE scale factor", NULL },
+	{ "rope-base", 0, OPT_ROPE_BASE, "B", "RoPE base frequency", NULL },
+	{ "rope-orig-ctx", 0, OPT_ROPE_ORIG_CTX, "N", "original (trained) context for scaling",
+	  NULL },
+	{ "yarn-beta-fast", 0, OPT_YARN_BETA_FAST, "F", "YaRN beta_fast (default 32)", NULL },
+	{ "yarn-beta-slow", 0, OPT_YARN_BETA_SLOW, "F", "YaRN beta_slow (default 1)", NULL },
+	{ "rope-attn-factor", 0, OPT_ROPE_ATTN_FACTOR, "F", "attention factor on cos and sin", NULL },
+	{ "longrope-factors", 0, OPT_LONGROPE_FACTORS, "FILE", "LongRoPE factor file", NULL },
+	{ "gpu-kv-mem", 0, OPT_GPU_KV_MEM, "SIZE", "GPU memory for resident KV blocks (e.g. 8G)",
+	  OPTION_PLANNED },
+	{ "temp", 0, OPT_TEMP, "T", "sampling temperature (0 = greedy; default 0.8)", NULL },
+	{ "seed", 0, OPT_SEED, "N", "sampling and generator seed", NULL },
+	{ "session", 's', 's', "NAME", "session to use or resume", OPTION_PLANNED },
+	{ "json", 0, OPT_JSON, NULL, "print one JSON document on stdout", NULL },
+	{ "no-color", 0, OPT_NO_COLOR, NULL, "no colours in output or the UI", NULL },
+	{ "quiet", 'q', 'q', NULL, "no progress output", NULL },
+	{ "verbose", 'v', 'v', NULL, "more messages (repeatable)", NULL },
+	{ "help", 'h', 'h', NULL, "show help (for a command: quire COMMAND --help)", NULL },
+	{ "version", 'V', 'V', NULL, "show the version", NULL },
+	{ NULL, 0, 0, NULL, NULL, NULL }
 };
 
 static const char *const device_values[] = { "auto", "cpu", "cuda", NULL };
@@ -71,8 +77,6 @@ void opts_defaults(struct opts *o)
 	o->device = "auto";
 	o->attn = "exact";
 	o->kv_type = "f16";
-	o->block = 128;
-	o->topk = 32;
 	o->temp = 0.8;
 }
 
@@ -114,6 +118,35 @@ int parse_double(const char *what, const char *s, double min, double max, double
 		return usage_error("%s: %g is out of range (%g to %g)", what, v, min, max);
 	*out = v;
 	return 0;
+}
+
+int parse_long_list(const char *what, const char *s, long min, long max, size_t max_n,
+    long *out, size_t *n)
+{
+	*n = 0;
+	const char *p = s;
+	for (;;) {
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (end == p || errno != 0 || v < min || v > max || (*end != ',' && *end != '\0') ||
+		    *n == max_n)
+			return usage_error("%s: '%s' is not a list of up to %zu whole numbers from %ld "
+			    "to %ld separated by commas", what, s, max_n, min, max);
+		out[(*n)++] = v;
+		if (*end == '\0')
+			return 0;
+		p = end + 1;
+	}
+}
+
+int cmd_value_long_list(const struct cmd_ctx *ctx, const char *long_name, const char *dflt,
+    long min, long max, size_t max_n, long *out, size_t *n)
+{
+	const char *v = cmd_value(ctx, long_name);
+	char what[64];
+	snprintf(what, sizeof(what), "--%s", long_name);
+	return parse_long_list(what, v ? v : dflt, min, max, max_n, out, n);
 }
 
 /* Sizes such as 512M, 8G, 1.5G or plain bytes. */
@@ -167,15 +200,12 @@ static int apply_global(struct opts *o, int key, const char *arg)
 		rc = parse_long("--threads", arg, 1, 256, &l);
 		o->threads = (int)l;
 		break;
-	case 's': o->session = arg; break;
 	case 'q': o->quiet = 1; break;
 	case 'v': o->verbose++; break;
 	case OPT_DEVICE: rc = parse_choice("--device", arg, device_values, &o->device); break;
 	case OPT_CTX: rc = parse_long("--ctx", arg, 1, 1L << 32, &o->ctx); break;
 	case OPT_ATTN: rc = parse_choice("--attn", arg, attn_values, &o->attn); break;
 	case OPT_KV_TYPE: rc = parse_choice("--kv-type", arg, kv_type_values, &o->kv_type); break;
-	case OPT_BLOCK: rc = parse_long("--block", arg, 16, 65536, &o->block); break;
-	case OPT_TOPK: rc = parse_long("--topk", arg, 1, 1L << 20, &o->topk); break;
 	case OPT_ROPE_SCALING:
 		rc = parse_choice("--rope-scaling", arg, rope_scaling_values, &o->rope_scaling);
 		break;
@@ -194,7 +224,6 @@ static int apply_global(struct opts *o, int key, const char *arg)
 		rc = parse_double("--rope-attn-factor", arg, 1e-6, 1e6, &o->rope_attn_factor);
 		break;
 	case OPT_LONGROPE_FACTORS: o->longrope_factors = arg; break;
-	case OPT_GPU_KV_MEM: rc = parse_size("--gpu-kv-mem", arg, &o->gpu_kv_mem); break;
 	case OPT_TEMP:
 		rc = parse_double("--temp", arg, 0.0, 100.0, &o->temp);
 		o->temp_set = 1;
@@ -214,6 +243,32 @@ static int apply_global(struct opts *o, int key, const char *arg)
 	default: fatal("unhandled global option key %d", key);
 	}
 	return rc;
+}
+
+static const struct global_option *global_by_key(int key)
+{
+	for (const struct global_option *g = global_options; g->long_name; g++)
+		if (g->key == key)
+			return g;
+	return NULL;
+}
+
+/* An option, or an option's value, whose implementation has not landed is refused as an
+ * unbuilt command is: said on stderr, exit 1. Nothing is parsed and then ignored. */
+static int refuse_planned(int key, const char *arg)
+{
+	const struct global_option *g = global_by_key(key);
+	if (g == NULL || g->planned == NULL)
+		return 0;
+	if (strcmp(g->planned, OPTION_PLANNED) == 0) {
+		q_warn("--%s: not yet available in this version", g->long_name);
+		return 1;
+	}
+	if (arg != NULL && strcmp(arg, g->planned) == 0) {
+		q_warn("--%s %s: not yet available in this version", g->long_name, arg);
+		return 1;
+	}
+	return 0;
 }
 
 static const struct global_option *global_by_long(const char *name, size_t len)
@@ -348,7 +403,9 @@ int opts_parse(int argc, char **argv, struct opts *o, struct cmd_ctx *ctx, int *
 			ctx->values[c - OPT_COMMAND_BASE] = optarg ? optarg : "1";
 			continue;
 		}
-		int rc = apply_global(o, c, optarg);
+		int rc = refuse_planned(c, optarg);
+		if (rc == 0)
+			rc = apply_global(o, c, optarg);
 		if (rc != 0)
 			return rc;
 	}

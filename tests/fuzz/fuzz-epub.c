@@ -89,12 +89,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		FCHECK(err == NULL);
 		const char *x = text.data ? text.data : "";
-		FCHECK(text_utf8_valid(x, text.len, NULL));
+		FCHECK(utf8_valid(x, text.len, NULL));
 		FCHECK(text.len <= lim.max_doc_bytes);
 		sections_finish(&secs, x, text.len);
 		fuzz_check_sections(&secs, x, text.len, 1);
 		if (title)
-			FCHECK(text_utf8_valid(title, strlen(title), NULL));
+			FCHECK(utf8_valid(title, strlen(title), NULL));
 	} else {
 		FCHECK(err != NULL && *err != '\0');
 	}

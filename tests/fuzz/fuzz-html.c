@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		FCHECK(err == NULL);
 		FCHECK(text.len >= sizeof before - 1 && memcmp(text.data, before, sizeof before - 1) == 0);
-		FCHECK(text_utf8_valid(text.data, text.len, NULL));
+		FCHECK(utf8_valid(text.data, text.len, NULL));
 		const char *mine = text.data + sizeof before - 1;
 		size_t n = text.len - (sizeof before - 1);
 		FCHECK(n == 0 || (mine[n - 1] == '\n' && (n == 1 || mine[n - 2] != '\n')));
@@ -43,9 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sections_finish(&secs, text.data, text.len);
 		fuzz_check_sections(&secs, text.data, text.len, 1);
 		if (title)
-			FCHECK(*title != '\0' && text_utf8_valid(title, strlen(title), NULL));
+			FCHECK(*title != '\0' && utf8_valid(title, strlen(title), NULL));
 		char *z = xstrndup(src, size), *c = html_collapse_ws(z);
-		FCHECK(c != NULL && text_utf8_valid(c, strlen(c), NULL));
+		FCHECK(c != NULL && utf8_valid(c, strlen(c), NULL));
 		free(c);
 		free(z);
 	} else {

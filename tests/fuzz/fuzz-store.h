@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/file.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
 #include "store/sections.h"
 #include "store/text.h"
@@ -49,7 +50,7 @@ static inline void fuzz_check_sections(const struct sections *s, const char *tex
 		FCHECK(e->line == line);
 		FCHECK(e->title != NULL && strlen(e->title) <= SECTION_TITLE_MAX);
 		if (utf8)
-			FCHECK(text_utf8_valid(e->title, strlen(e->title), NULL));
+			FCHECK(utf8_valid(e->title, strlen(e->title), NULL));
 	}
 }
 

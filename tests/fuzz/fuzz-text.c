@@ -15,7 +15,7 @@ static void check_norm(const char *src, size_t n, const struct text_norm *t)
 	const char *x = t->text.data;
 	size_t len = t->text.len;
 	FCHECK(x != NULL && x[len] == '\0');
-	FCHECK(text_utf8_valid(x, len, NULL));
+	FCHECK(utf8_valid(x, len, NULL));
 	/* NFC: normalising again changes nothing. */
 	char *again;
 	size_t again_len;
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum text_encoding enc = text_detect(src, size);
 	FCHECK(text_encoding_name(enc) != NULL);
 	size_t bad = 0;
-	int valid = text_utf8_valid(src, size, &bad);
+	int valid = utf8_valid(src, size, &bad);
 	FCHECK(valid || bad < size);
 	if (valid && enc != TEXT_UTF8_BOM && enc != TEXT_UTF16LE && enc != TEXT_UTF16BE)
 		FCHECK(enc == TEXT_UTF8);

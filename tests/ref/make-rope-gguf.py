@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """make-rope-gguf.py: writes the tiny synthetic GGUF files under tests/data/rope/ that t-rope
-checks engine/rope.c's metadata parsing against (ROPE.md: keys, rope_freqs, LongRoPE factors).
+checks engine/rope.c's metadata parsing against (the <arch>.rope.* keys, the rope_freqs tensor,
+LongRoPE's rope_factors_long/short tensors).
 
 Metadata and the factor tensors only, no weights. Pinned: the gguf python package 0.19 (the
 writer's byte layout must not drift between regenerations). Run from the repository root:

@@ -7,9 +7,10 @@ exact arithmetic, no activation quantization, no fp16 KV.
 
 writes the logits of every position as float64 [n_tokens, n_vocab].
 Supports arch llama (NORM RoPE), qwen2 (biases, NEOX) and phi3 (fused QKV and gate/up, NEOX),
-plain RoPE and YaRN scaling (rope.scaling.type "yarn", as ROPE.md A.6 describes the code the
-checkpoints use: ramp linear in pair index, ends floored/ceiled, m = 0.1 ln s + 1 on cos and
-sin). Any other scaling type is refused rather than computed wrongly.
+plain RoPE and YaRN scaling (rope.scaling.type "yarn", as the code the checkpoints use
+computes it, HF's _compute_yarn_parameters and ggml's rope_yarn: ramp linear in pair index,
+ends floored/ceiled, m = 0.1 ln s + 1 on cos and sin). Any other scaling type is refused rather
+than computed wrongly.
 
 And gemma3, as llama.cpp's llm_build_gemma3_iswa (llama-cpp-python 0.3.16) computes it:
 embeddings times sqrt(n_embd); per layer RMSNorm, Q/K/V, per-head RMSNorm of Q and K

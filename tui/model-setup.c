@@ -1,4 +1,4 @@
-/* cmd-model.c: model loading and context set-up shared by run, perplexity, info and bench. */
+/* model-setup.c: model loading and context set-up shared by run, perplexity, info and bench. */
 #include "config.h"
 
 #include <stdio.h>
@@ -10,11 +10,11 @@
 #include "kernels/cpu-features.h"
 #include "lib/file.h"
 #include "lib/util.h"
-#include "tui/cmd-model.h"
+#include "tui/model-setup.h"
 
 #define DEFAULT_MODEL_NAME "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-char *cmd_model_path(const struct opts *o)
+char *model_setup_path(const struct opts *o)
 {
 	if (o->model != NULL)
 		return xstrdup(o->model);
@@ -24,7 +24,7 @@ char *cmd_model_path(const struct opts *o)
 	return p;
 }
 
-int cmd_model_load(const struct opts *o, struct model **out)
+int model_setup_load(const struct opts *o, struct model **out)
 {
 	char *err = NULL;
 	if (cpu_simd_init(&err) != 0) {
@@ -32,7 +32,7 @@ int cmd_model_load(const struct opts *o, struct model **out)
 		free(err);
 		return -1;
 	}
-	char *path = cmd_model_path(o);
+	char *path = model_setup_path(o);
 	if (o->model == NULL && access(path, R_OK) != 0) {
 		q_warn("%s: the default model is not there (scripts/demo fetches it), or pass -m MODEL",
 		    path);
@@ -48,7 +48,7 @@ int cmd_model_load(const struct opts *o, struct model **out)
 	return rc;
 }
 
-int cmd_rope_overrides(const struct opts *o, struct rope_overrides *ov)
+int model_setup_rope_overrides(const struct opts *o, struct rope_overrides *ov)
 {
 	memset(ov, 0, sizeof(*ov));
 	if (o->rope_scaling != NULL) {
@@ -68,11 +68,11 @@ int cmd_rope_overrides(const struct opts *o, struct rope_overrides *ov)
 	return 0;
 }
 
-int cmd_context_create(const struct opts *o, const struct model *m, uint32_t n_ctx,
+int model_setup_context(const struct opts *o, const struct model *m, uint32_t n_ctx,
     struct context **out)
 {
 	struct rope_overrides ov;
-	if (cmd_rope_overrides(o, &ov) != 0)
+	if (model_setup_rope_overrides(o, &ov) != 0)
 		return -1;
 	struct context_params p = {
 		.n_ctx = n_ctx ? n_ctx : (uint32_t)o->ctx,

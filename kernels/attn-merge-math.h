@@ -1,6 +1,7 @@
-/* attn-merge.h: exact merging of partial attention results (output + log-sum-exp) computed over
- * disjoint sets of keys, for sharded, split-KV and retrieval attention (ROPE.md, "Merging
- * partial attention"); header-only, usable from C and CUDA.
+/* attn-merge-math.h: exact merging of partial attention results (output + log-sum-exp)
+ * computed over disjoint sets of keys, for sharded, split-KV and retrieval attention, and the
+ * online softmax that produces them; header-only, usable from C and CUDA (kernels/hostdev.h).
+ * tests/t-rope.c checks the merge against one softmax over all the keys.
  *
  * A part covering keys J returns, per query head, o_J (normalised by its own softmax sum) and
  * lse_J = max + ln sum exp(score - max) over J. Two parts merge into
@@ -8,19 +9,13 @@
  *   o   = exp(lse_a - LSE) o_a + exp(lse_b - LSE) o_b
  * which is what one softmax over J_a + J_b gives, in any order. An empty part has
  * lse = -infinity and contributes nothing. */
-#ifndef QUIRE_KERNELS_ATTN_MERGE_H
-#define QUIRE_KERNELS_ATTN_MERGE_H
+#ifndef QUIRE_KERNELS_ATTN_MERGE_MATH_H
+#define QUIRE_KERNELS_ATTN_MERGE_MATH_H
 
 #include <math.h>
 #include <stddef.h>
 
-#ifndef QUIRE_HD
-#ifdef __CUDACC__
-#define QUIRE_HD __host__ __device__
-#else
-#define QUIRE_HD
-#endif
-#endif
+#include "kernels/hostdev.h"
 
 /* One query row's online softmax (flash and split-K kernels): a running maximum score m and
  * sum l of exp(score - m). A tile with maximum mt (>= m) and sum of exp(score - mt) tile_sum

@@ -1,4 +1,6 @@
-/* quant-scalar.c: the portable dot-product kernels; every SIMD kernel must agree with these. */
+/* quant.c: the portable dot-product kernels (every SIMD kernel must agree with these), and the
+ * choice of kernel table for a SIMD level; the SIMD kernels are in quant-avx2.c and
+ * quant-avx512.c, whole rows (dequantization, activations) in quant-rows.c. */
 #include <math.h>
 #include <string.h>
 
@@ -349,3 +351,18 @@ const struct quant_kernels quant_kernels_scalar = {
 	.act_q8_1 = quant_act_row_q8_1_scalar,
 	.act_q8_K = quant_act_row_q8_K_scalar,
 };
+
+static const struct quant_kernels *const by_level[CPU_SIMD_COUNT_] = {
+	&quant_kernels_scalar, CPU_SIMD_X86_ONLY(&quant_kernels_avx2),
+	CPU_SIMD_X86_ONLY(&quant_kernels_avx512)
+};
+
+const struct quant_kernels *quant_kernels_for(enum cpu_simd_level level)
+{
+	return CPU_SIMD_PICK(by_level, level);
+}
+
+const struct quant_kernels *quant_kernels_active(void)
+{
+	return CPU_SIMD_PICK_ACTIVE(by_level);
+}
