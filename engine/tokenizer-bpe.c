@@ -215,12 +215,7 @@ void tok_bpe_piece(struct tokenizer *tok, const char *p, size_t n, const size_t 
 			if (l->len == 0 || r->len == 0 || l->next != bg.right ||
 			    l->id != bg.left_id || r->id != bg.right_id)
 				continue;
-			l->len += r->len;
-			l->id = bg.result;
-			r->len = 0;
-			l->next = r->next;
-			if (r->next >= 0)
-				sy[r->next].prev = bg.left;
+			tok_sym_merge(sy, &bg);
 			try_pair(tok, &nheap, l->prev, bg.left);
 			try_pair(tok, &nheap, bg.left, l->next);
 		}

@@ -164,6 +164,19 @@ struct tok_bigram {
 	int32_t result;           /* the merged token's id */
 };
 
+/* Merge a live pair of the chain (BPE and SPM alike): the left symbol takes the right one's
+ * bytes and the pair's token id, and the right one leaves the chain. */
+static inline void tok_sym_merge(struct tok_sym *sy, const struct tok_bigram *bg)
+{
+	struct tok_sym *l = &sy[bg->left], *r = &sy[bg->right];
+	l->len += r->len;
+	l->id = bg->result;
+	r->len = 0;
+	l->next = r->next;
+	if (r->next >= 0)
+		sy[r->next].prev = bg->left;
+}
+
 /* tokenizer.c */
 uint64_t tok_hash_bytes(const void *p, size_t n);
 /* Index ids [0, n) by pool[off[id], off[id+1]); ids whose string is empty are left out. */

@@ -116,12 +116,7 @@ static void spm_piece(struct tokenizer *tok, const char *p, size_t n, const size
 		struct tok_sym *l = &sy[bg.left], *r = &sy[bg.right];
 		if (l->len == 0 || r->len == 0 || l->len + r->len != bg.size)
 			continue;
-		l->len += r->len;
-		l->id = bg.result;
-		r->len = 0;
-		l->next = r->next;
-		if (r->next >= 0)
-			sy[r->next].prev = bg.left;
+		tok_sym_merge(sy, &bg);
 		try_pair(tok, p, &nheap, l->prev, bg.left);
 		try_pair(tok, p, &nheap, bg.left, l->next);
 	}

@@ -34,16 +34,18 @@ static void print_command_row(FILE *f, const struct cmd_entry *e)
 	print_row(f, left, right);
 }
 
-static void print_cmd_option_row(FILE *f, const struct cmd_option *c)
+/* An option's row: "-x, --long ARG" (or "    --long ARG") and its help. */
+static void print_option_row(FILE *f, int short_name, const char *long_name,
+    const char *arg_name, const char *help)
 {
 	char left[128];
-	if (c->short_name)
-		snprintf(left, sizeof(left), "-%c, --%s%s%s", c->short_name, c->long_name,
-		    c->arg_name ? " " : "", c->arg_name ? c->arg_name : "");
+	if (short_name)
+		snprintf(left, sizeof(left), "-%c, --%s%s%s", short_name, long_name,
+		    arg_name ? " " : "", arg_name ? arg_name : "");
 	else
-		snprintf(left, sizeof(left), "    --%s%s%s", c->long_name,
-		    c->arg_name ? " " : "", c->arg_name ? c->arg_name : "");
-	print_row(f, left, c->help);
+		snprintf(left, sizeof(left), "    --%s%s%s", long_name, arg_name ? " " : "",
+		    arg_name ? arg_name : "");
+	print_row(f, left, help);
 }
 
 void help_print_main(FILE *f)
@@ -57,13 +59,6 @@ void help_print_main(FILE *f)
 		print_command_row(f, *e);
 	fprintf(f, "\noptions (before or after the command):\n");
 	for (const struct global_option *g = global_options; g->long_name; g++) {
-		char left[128];
-		if (g->short_name)
-			snprintf(left, sizeof(left), "-%c, --%s%s%s", g->short_name, g->long_name,
-			    g->arg_name ? " " : "", g->arg_name ? g->arg_name : "");
-		else
-			snprintf(left, sizeof(left), "    --%s%s%s", g->long_name,
-			    g->arg_name ? " " : "", g->arg_name ? g->arg_name : "");
 		char right[256];
 		if (g->planned == NULL)
 			snprintf(right, sizeof(right), "%s", g->help);
@@ -71,7 +66,7 @@ void help_print_main(FILE *f)
 			snprintf(right, sizeof(right), "%s (not yet available)", g->help);
 		else
 			snprintf(right, sizeof(right), "%s (%s: not yet available)", g->help, g->planned);
-		print_row(f, left, right);
+		print_option_row(f, g->short_name, g->long_name, g->arg_name, right);
 	}
 	fprintf(f, "\nquire COMMAND --help shows a command's own options; man quire has it all.\n");
 	fprintf(f, "Exit status: 0 success, 1 the work failed, 2 usage error.\n");
@@ -87,7 +82,7 @@ void help_print_command(FILE *f, const struct cmd_entry *e)
 	if (e->options && e->options[0].long_name) {
 		fprintf(f, "\ncommand options:\n");
 		for (const struct cmd_option *c = e->options; c->long_name; c++)
-			print_cmd_option_row(f, c);
+			print_option_row(f, c->short_name, c->long_name, c->arg_name, c->help);
 	}
 	fprintf(f, "\nThe global options (quire --help) work here too.\n");
 }
