@@ -193,3 +193,10 @@ size_t utf8_decode_lenient(const char *s, size_t n, uint32_t *cp)
 	*cp = v;
 	return len;
 }
+
+size_t utf8_cut_back(const char *s, size_t n, size_t lo)
+{
+	while (n > lo && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}

@@ -46,6 +46,10 @@ void utf8_repair(const char *s, size_t n, struct buf *out);
  * sequence (C0, "E0 80", "ED A0") are not held back. */
 size_t utf8_incomplete_tail(const char *s, size_t n);
 
+/* Where to cut s before byte n without splitting a character: n stepped back over continuation
+ * bytes, but not below lo. s[n] must be readable (n below the text's length). */
+size_t utf8_cut_back(const char *s, size_t n, size_t lo);
+
 /* llama.cpp's decoder (unicode_cpt_from_utf8 in its src/unicode.cpp), which the byte-level BPE
  * tokenizer must copy bit for bit: the lead byte's high bits alone give the length (C0-DF two
  * bytes, E0-EF three, F0-F7 four), the continuation bytes must follow, and the value is taken

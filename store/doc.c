@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
 
 static void put_le32(unsigned char *p, uint32_t v)
@@ -202,8 +203,7 @@ static int write_chunks(struct store *s, int64_t doc_id, const struct doc_in *d,
 			if (last_nl > pos)
 				end = last_nl;
 			else
-				while (end > pos + 1 && ((unsigned char)t[end] & 0xc0) == 0x80)
-					end--;      /* never split a UTF-8 sequence */
+				end = utf8_cut_back(t, end, pos + 1);  /* never split a character */
 		}
 		long k = section_at(secs, pos, &sj);
 		sqlite3_bind_int64(st, 1, doc_id);

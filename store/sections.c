@@ -31,11 +31,8 @@ void sections_add(struct sections *s, size_t start, int level, const char *title
 		title = fixed.data;
 		len = fixed.len;
 	}
-	if (len > SECTION_TITLE_MAX) {
-		len = SECTION_TITLE_MAX;
-		while (len && ((unsigned char)title[len] & 0xc0) == 0x80)
-			len--;              /* do not cut a UTF-8 sequence */
-	}
+	if (len > SECTION_TITLE_MAX)
+		len = utf8_cut_back(title, SECTION_TITLE_MAX, 0);   /* do not cut a character */
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 32;
 		s->v = xreallocarray(s->v, s->cap, sizeof *s->v);

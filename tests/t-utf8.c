@@ -337,6 +337,19 @@ static void test_lenient(void)
 	ok(utf8_decode_lenient("", 0, &cp) == 0, "lenient: nothing: 0");
 }
 
+static void test_cut_back(void)
+{
+	const char *s = "a\xE2\x82\xAC" "b\xF0\x9F\x98\x80" "c";   /* a EURO b GRINNING c */
+	ok(utf8_cut_back(s, 1, 0) == 1 && utf8_cut_back(s, 4, 0) == 4 &&
+	    utf8_cut_back(s, 9, 0) == 9, "cut back: at a character's start, no step");
+	ok(utf8_cut_back(s, 2, 0) == 1 && utf8_cut_back(s, 3, 0) == 1,
+	    "cut back: inside a 3-byte character, to its start");
+	ok(utf8_cut_back(s, 6, 0) == 5 && utf8_cut_back(s, 8, 0) == 5,
+	    "cut back: inside a 4-byte character, to its start");
+	ok(utf8_cut_back(s, 8, 6) == 6 && utf8_cut_back("\x80\x80", 1, 0) == 0,
+	    "cut back: never below lo");
+}
+
 int main(void)
 {
 	test_exhaustive();
@@ -345,6 +358,7 @@ int main(void)
 	test_tail();
 	test_encode();
 	test_lenient();
+	test_cut_back();
 	done_testing();
 	return exit_status();
 }
