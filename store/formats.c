@@ -39,52 +39,10 @@ static int sniff_epub(const char *name, const unsigned char *p, size_t n)
 	    MAGIC_AT(p, n, 30, "mimetypeapplication/epub+zip"));
 }
 
-static int sniff_gzip(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "\x1f\x8b");       /* dictzip too */
-}
-
-static int sniff_compress(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "\x1f\x9d");
-}
-
 static int sniff_bzip2(const char *name, const unsigned char *p, size_t n)
 {
 	(void)name;
 	return MAGIC_AT(p, n, 0, "BZh") && n >= 4 && p[3] >= '1' && p[3] <= '9';
-}
-
-static int sniff_xz(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "\xfd" "7zXZ\0");
-}
-
-static int sniff_zstd(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "\x28\xb5\x2f\xfd");
-}
-
-static int sniff_lz4(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "\x04\x22\x4d\x18");
-}
-
-static int sniff_7z(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "7z\xbc\xaf\x27\x1c");
-}
-
-static int sniff_tar(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 257, "ustar");
 }
 
 static int sniff_cpio(const char *name, const unsigned char *p, size_t n)
@@ -93,36 +51,6 @@ static int sniff_cpio(const char *name, const unsigned char *p, size_t n)
 	return MAGIC_AT(p, n, 0, "070707") || MAGIC_AT(p, n, 0, "070701") ||
 	    MAGIC_AT(p, n, 0, "070702") ||
 	    MAGIC_AT(p, n, 0, "\xc7\x71") || MAGIC_AT(p, n, 0, "\x71\xc7");   /* binary, either end */
-}
-
-static int sniff_iso9660(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 32769, "CD001");
-}
-
-static int sniff_ar(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "!<arch>\n");
-}
-
-static int sniff_cab(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "MSCF");
-}
-
-static int sniff_xar(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "xar!");
-}
-
-static int sniff_rar(const char *name, const unsigned char *p, size_t n)
-{
-	(void)name;
-	return MAGIC_AT(p, n, 0, "Rar!\x1a\x07");
 }
 
 /* --- documents --- */
@@ -302,20 +230,20 @@ const struct format format_table[] = {
 	/* An EPUB is a zip with a book in it: asked before the zip container. */
 	{ .name = "epub", .sniff = sniff_epub, .extract = extract_epub },
 	{ .name = "zip", .sniff = sniff_zip },
-	{ .name = "gzip", .sniff = sniff_gzip },
-	{ .name = "compress", .sniff = sniff_compress },
+	{ .name = "gzip", .magic = "\x1f\x8b", .magic_len = 2 },            /* dictzip too */
+	{ .name = "compress", .magic = "\x1f\x9d", .magic_len = 2 },
 	{ .name = "bzip2", .sniff = sniff_bzip2 },
-	{ .name = "xz", .sniff = sniff_xz },
-	{ .name = "zstd", .sniff = sniff_zstd },
-	{ .name = "lz4", .sniff = sniff_lz4 },
-	{ .name = "7z", .sniff = sniff_7z },
-	{ .name = "tar", .sniff = sniff_tar },
+	{ .name = "xz", .magic = "\xfd" "7zXZ\0", .magic_len = 6 },
+	{ .name = "zstd", .magic = "\x28\xb5\x2f\xfd", .magic_len = 4 },
+	{ .name = "lz4", .magic = "\x04\x22\x4d\x18", .magic_len = 4 },
+	{ .name = "7z", .magic = "7z\xbc\xaf\x27\x1c", .magic_len = 6 },
+	{ .name = "tar", .magic = "ustar", .magic_len = 5, .magic_at = 257 },
 	{ .name = "cpio", .sniff = sniff_cpio },
-	{ .name = "iso9660", .sniff = sniff_iso9660 },
-	{ .name = "ar", .sniff = sniff_ar },
-	{ .name = "cab", .sniff = sniff_cab },
-	{ .name = "xar", .sniff = sniff_xar },
-	{ .name = "rar", .sniff = sniff_rar },
+	{ .name = "iso9660", .magic = "CD001", .magic_len = 5, .magic_at = 32769 },
+	{ .name = "ar", .magic = "!<arch>\n", .magic_len = 8 },
+	{ .name = "cab", .magic = "MSCF", .magic_len = 4 },
+	{ .name = "xar", .magic = "xar!", .magic_len = 4 },
+	{ .name = "rar", .magic = "Rar!\x1a\x07", .magic_len = 6 },
 	/* Documents. A PDF only by its first bytes, so that a text about PDF stays text. */
 	{ .name = "pdf", .sniff = sniff_pdf, .extract = extract_pdf,
 	  .unavailable = pdf_unavailable },
@@ -328,9 +256,11 @@ const struct format format_table[] = {
 const struct format *format_sniff(const char *name, const unsigned char *p, size_t n)
 {
 	const struct format *f;
-	for (f = format_table; f[1].name != NULL; f++)
-		if (f->sniff(name, p, n))
+	for (f = format_table; f[1].name != NULL; f++) {
+		if (f->sniff != NULL ? f->sniff(name, p, n) : n >= f->magic_at + f->magic_len &&
+		    memcmp(p + f->magic_at, f->magic, f->magic_len) == 0)
 			break;
+	}
 	return f;                  /* the last, plain text, takes anything */
 }
 

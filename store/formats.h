@@ -39,6 +39,9 @@ struct format {
 	 * in this format; n is the whole source, or FORMAT_HEAD bytes of a longer one when only
 	 * containers are being told apart. */
 	int (*sniff)(const char *name, const unsigned char *p, size_t n);
+	/* Without a sniff function: the format is magic_len bytes of magic at byte magic_at. */
+	const char *magic;
+	size_t magic_len, magic_at;
 	/* The text of the whole source into *out (zeroed by the caller): STORE_ERR_NONE, or the
 	 * kind with a message that does not name the file (the caller does). NULL: a container. */
 	enum store_err (*extract)(const char *name, const char *data, size_t len,
