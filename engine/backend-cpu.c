@@ -403,6 +403,84 @@ static void cpu_kv_store(struct backend *be, uint32_t layer, uint32_t pos0, size
 		}
 }
 
+/* The KV file's rows are the memory's own for fp16; for q8_0 each row is its KV heads' Q8_0
+ * blocks in order, gathered from (or scattered to) the grouped keys, the values and the
+ * separate scales. */
+static void cpu_kv_read(struct backend *be, uint32_t layer, uint32_t pos0, size_t n_tok,
+    void *k_rows, void *v_rows)
+{
+	struct cpu_backend *c = cpu(be);
+	size_t row = (size_t)c->shape.n_head_kv * c->shape.head_dim;
+	size_t base = ((size_t)layer * c->shape.n_ctx + pos0) * row;
+	if (c->shape.type != KV_Q8_0) {
+		if (k_rows != NULL)
+			memcpy(k_rows, c->k + base, n_tok * row * sizeof(uint16_t));
+		if (v_rows != NULL)
+			memcpy(v_rows, c->v + base, n_tok * row * sizeof(uint16_t));
+		return;
+	}
+	size_t hd = c->shape.head_dim, nb = hd / 32, n_ctx = c->shape.n_ctx;
+	struct block_q8_0 *kb = k_rows, *vb = v_rows;
+	for (size_t t = 0; t < n_tok; t++)
+		for (size_t g = 0; g < c->shape.n_head_kv; g++) {
+			size_t pos = pos0 + t;
+			const int8_t *kh = c->kq + q8_vals_at(c, layer, g);
+			const int8_t *vh = c->vq + q8_vals_at(c, layer, g);
+			const uint16_t *ksh = c->ks + q8_scales_at(c, layer, g);
+			const uint16_t *vsh = c->vs + q8_scales_at(c, layer, g);
+			struct block_q8_0 *kr = kb ? kb + (t * c->shape.n_head_kv + g) * nb : NULL;
+			struct block_q8_0 *vr = vb ? vb + (t * c->shape.n_head_kv + g) * nb : NULL;
+			if (kb != NULL) {
+				for (size_t i = 0; i < hd; i++)
+					kr[i / 32].qs[i % 32] = kh[attn_q8_key_index(pos, i, hd)];
+				for (size_t b = 0; b < nb; b++)
+					kr[b].d = ksh[b * n_ctx + pos];
+			}
+			if (vb != NULL)
+				for (size_t b = 0; b < nb; b++) {
+					memcpy(vr[b].qs, vh + pos * hd + b * 32, 32);
+					vr[b].d = vsh[b * n_ctx + pos];
+				}
+		}
+}
+
+static void cpu_kv_write(struct backend *be, uint32_t layer, uint32_t pos0, size_t n_tok,
+    const void *k_rows, const void *v_rows)
+{
+	struct cpu_backend *c = cpu(be);
+	size_t row = (size_t)c->shape.n_head_kv * c->shape.head_dim;
+	size_t base = ((size_t)layer * c->shape.n_ctx + pos0) * row;
+	if (c->shape.type != KV_Q8_0) {
+		if (k_rows != NULL)
+			memmove(c->k + base, k_rows, n_tok * row * sizeof(uint16_t));
+		if (v_rows != NULL)
+			memmove(c->v + base, v_rows, n_tok * row * sizeof(uint16_t));
+		return;
+	}
+	size_t hd = c->shape.head_dim, nb = hd / 32, n_ctx = c->shape.n_ctx;
+	const struct block_q8_0 *kb = k_rows, *vb = v_rows;
+	for (size_t t = 0; t < n_tok; t++)
+		for (size_t g = 0; g < c->shape.n_head_kv; g++) {
+			size_t pos = pos0 + t;
+			int8_t *kh = c->kq + q8_vals_at(c, layer, g), *vh = c->vq + q8_vals_at(c, layer, g);
+			uint16_t *ksh = c->ks + q8_scales_at(c, layer, g);
+			uint16_t *vsh = c->vs + q8_scales_at(c, layer, g);
+			const struct block_q8_0 *kr = kb ? kb + (t * c->shape.n_head_kv + g) * nb : NULL;
+			const struct block_q8_0 *vr = vb ? vb + (t * c->shape.n_head_kv + g) * nb : NULL;
+			if (kb != NULL) {
+				for (size_t i = 0; i < hd; i++)
+					kh[attn_q8_key_index(pos, i, hd)] = kr[i / 32].qs[i % 32];
+				for (size_t b = 0; b < nb; b++)
+					ksh[b * n_ctx + pos] = kr[b].d;
+			}
+			if (vb != NULL)
+				for (size_t b = 0; b < nb; b++) {
+					memcpy(vh + pos * hd + b * 32, vr[b].qs, 32);
+					vsh[b * n_ctx + pos] = vr[b].d;
+				}
+		}
+}
+
 /* One layer's keys and values as fp16 rows [pos][n_head_kv*head_dim]: the KV memory itself,
  * or for q8_0 the staging copy that kv_stage filled. */
 static const uint16_t *layer_k(const struct cpu_backend *c, uint32_t layer)
@@ -839,6 +917,8 @@ static const struct backend_ops cpu_ops = {
 	.geglu = cpu_geglu,
 	.kv_alloc = cpu_kv_alloc,
 	.kv_store = cpu_kv_store,
+	.kv_read = cpu_kv_read,
+	.kv_write = cpu_kv_write,
 	.attention = cpu_attention,
 	.destroy = cpu_destroy,
 };

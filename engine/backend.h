@@ -60,6 +60,15 @@ struct backend_ops {
 	/* Store n_tok rows of K and V (n_head_kv*head_dim each) of one layer at pos0.. */
 	void (*kv_store)(struct backend *be, uint32_t layer, uint32_t pos0, size_t n_tok,
 	    const float *k, const float *v);
+	/* Copy n_tok positions pos0.. of one layer's K and V out as rows in the KV file's
+	 * format (engine/kv-file.h): fp16 values, or per row ggml's Q8_0 blocks (an fp16 scale
+	 * and 32 int8 values each). What kv_read gives, kv_write puts back bit for bit: that is
+	 * how a cache leaves memory for the disk and comes back. Either side may be NULL: K or V
+	 * alone. */
+	void (*kv_read)(struct backend *be, uint32_t layer, uint32_t pos0, size_t n_tok,
+	    void *k_rows, void *v_rows);
+	void (*kv_write)(struct backend *be, uint32_t layer, uint32_t pos0, size_t n_tok,
+	    const void *k_rows, const void *v_rows);
 	/* Causal attention of n_tok query rows (n_head heads of head_dim, at positions
 	 * pos0..pos0+n_tok-1) over the layer's stored keys 0..pos; out has the layout of q.
 	 * scale multiplies the logits before the softmax. window > 0 makes it a sliding window:

@@ -17,6 +17,15 @@ int kv_type_parse(const char *name, enum kv_type *out, char **err)
 	return 0;
 }
 
+int context_rope_config(const struct model *m, const struct rope_overrides *ov,
+    uint32_t rope_ctx, struct rope_config *out, char **err)
+{
+	*out = m->rope;
+	if (ov != NULL && rope_config_apply_overrides(out, ov, err) != 0)
+		return -1;
+	return rope_config_finish(out, rope_ctx, err);
+}
+
 int context_create(const struct model *m, const struct context_params *p,
     struct context **out, char **err)
 {
@@ -29,11 +38,8 @@ int context_create(const struct model *m, const struct context_params *p,
 	if (c->n_batch > c->n_ctx)
 		c->n_batch = c->n_ctx;
 
-	c->rope = m->rope;
-	if (p->rope_overrides != NULL &&
-	    rope_config_apply_overrides(&c->rope, p->rope_overrides, err) != 0)
-		goto fail;
-	if (rope_config_finish(&c->rope, c->n_ctx, err) != 0 ||
+	uint32_t rope_ctx = p->rope_ctx ? p->rope_ctx : c->n_ctx;
+	if (context_rope_config(m, p->rope_overrides, rope_ctx, &c->rope, err) != 0 ||
 	    rope_table_build(&c->rope, &c->rope_table, err) != 0)
 		goto fail;
 	if (hp->n_swa != 0) {
@@ -42,7 +48,7 @@ int context_create(const struct model *m, const struct context_params *p,
 		struct rope_config swa;
 		rope_config_init(&swa, c->rope.pairing, c->rope.n_rot, hp->rope_base_swa,
 		    hp->n_ctx_train);
-		if (rope_config_finish(&swa, c->n_ctx, err) != 0 ||
+		if (rope_config_finish(&swa, rope_ctx, err) != 0 ||
 		    rope_table_build(&swa, &c->rope_table_swa, err) != 0)
 			goto fail;
 	}
@@ -79,6 +85,7 @@ fail:
 void context_reset(struct context *c)
 {
 	c->n_past = 0;
+	c->pos_base = 0;
 }
 
 void context_free(struct context *c)

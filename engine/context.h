@@ -16,6 +16,9 @@ struct context_params {
 	int n_threads;              /* CPU workers; 0 = 1 */
 	const struct rope_overrides *rope_overrides; /* NULL = the model's RoPE as it is */
 	enum kv_type kv_type;       /* KV_F16 (the default) or KV_Q8_0 */
+	uint32_t rope_ctx;          /* the length RoPE is set up for (LongRoPE picks its factors
+	                             * by it); 0 = n_ctx. The corpus cache fixes it to the model's
+	                             * window, whatever memory a run allocates. */
 };
 
 /* "f16" or "q8_0" (--kv-type); -1 with *err for any other name. */
@@ -31,11 +34,19 @@ struct context {
 	uint32_t n_ctx;
 	enum kv_type kv_type;
 	uint32_t n_batch;
-	uint32_t n_past;            /* positions already in the KV memory */
+	uint32_t n_past;            /* slots of the KV memory already filled */
+	int64_t pos_base;           /* the position of slot 0: a token in slot i sits at pos_base
+	                             * + i (0 unless a caller lays a corpus window out, see
+	                             * engine/kv-index.c) */
 	/* scratch, n_batch rows each */
 	float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
 	int64_t *pos;
 };
+
+/* The RoPE configuration a context gets: the model's, with the overrides, finished for
+ * rope_ctx positions. */
+int context_rope_config(const struct model *m, const struct rope_overrides *ov,
+    uint32_t rope_ctx, struct rope_config *out, char **err);
 
 int context_create(const struct model *m, const struct context_params *p,
     struct context **out, char **err);

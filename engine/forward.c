@@ -122,7 +122,7 @@ static int forward_batch(struct context *c, const int32_t *tokens, size_t n, flo
 		if (tokens[t] < 0 || (uint32_t)tokens[t] >= hp->n_vocab)
 			return q_error(err, "token id %d is outside the vocabulary (%u)", tokens[t],
 			    hp->n_vocab);
-		c->pos[t] = (int64_t)c->n_past + (int64_t)t;
+		c->pos[t] = c->pos_base + (int64_t)c->n_past + (int64_t)t;
 	}
 	if (be->ops->embed(be, m->token_embd, tokens, n, c->x, err) != 0)
 		return -1;

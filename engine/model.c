@@ -9,6 +9,7 @@
 
 #include "engine/tokenizer.h"
 #include "kernels/quant.h"
+#include "lib/checksum.h"
 #include "lib/util.h"
 
 struct arch_desc {
@@ -316,4 +317,21 @@ void model_free(struct model *m)
 size_t model_kv_bytes_per_token(const struct model *m, size_t elem_bytes)
 {
 	return 2 * (size_t)m->hp.n_layer * m->hp.n_head_kv * m->hp.head_dim * elem_bytes;
+}
+
+uint64_t model_fingerprint(const struct model *m)
+{
+	const struct gguf_file *g = m->gguf;
+	const unsigned char *base = gguf_base(g);
+	uint64_t h = checksum64(base, (size_t)gguf_data_offset(g), 0x71756972654d4f44ull);
+	int n = gguf_tensor_count(g);
+	for (int i = 0; i < n; i++) {
+		const struct gguf_tensor *t = gguf_tensor_at(g, i);
+		const unsigned char *d = t->data;
+		size_t len = (size_t)t->nbytes, piece = len < 4096 ? len : 4096;
+		h = checksum64(d, piece, h);
+		h = checksum64(d + (len - piece) / 2, piece, h);
+		h = checksum64(d + len - piece, piece, h);
+	}
+	return h;
 }

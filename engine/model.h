@@ -86,6 +86,13 @@ struct model {
 int model_load(const char *path, struct model **out, char **err);
 void model_free(struct model *m);
 
+/* The identity of the model's numbers, for the corpus cache's file name and header: a hash of
+ * the file's header, metadata and tensor table (every byte before the data) and of three
+ * 4 KiB samples of each tensor's data (its start, middle and end). Reading the whole file
+ * would take seconds for a large model; a fine-tune that changes weights changes the samples
+ * of nearly every tensor. */
+uint64_t model_fingerprint(const struct model *m);
+
 /* Bytes of K and V per token for a KV element size (2 for f16). */
 size_t model_kv_bytes_per_token(const struct model *m, size_t elem_bytes);
 

@@ -926,3 +926,13 @@ void rope_factors_format(struct buf *out, int n_pairs, const float *long_f,
 			    i == n_pairs - 1 ? '\n' : ' ');
 	}
 }
+
+void rope_shift_rows(float *x, size_t n_tok, size_t n_heads, size_t head_dim, int64_t delta,
+    const struct rope_table *rt)
+{
+	float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
+	rope_cos_sin((double)delta, rt->freq, rt->n_pairs, 1.0f, cs, sn);
+	for (size_t t = 0; t < n_tok; t++)
+		for (size_t h = 0; h < n_heads; h++)
+			rope_rotate(x + (t * n_heads + h) * head_dim, rt->n_rot, rt->pairing, cs, sn);
+}

@@ -165,6 +165,13 @@ int rope_config_finish(struct rope_config *cfg, uint32_t ctx_max, char **err);
  * again and fails with a message rather than produce nonsense. */
 int rope_table_build(const struct rope_config *cfg, struct rope_table *t, char **err);
 
+/* Re-position already rotated keys: rotate the first n_rot elements of each of n_heads heads
+ * in n_tok rows by delta positions (R(p + delta) = R(delta) R(p)), without the magnitude m,
+ * which the keys carry from their first rotation. The corpus cache moves its attention sinks
+ * so (engine/kv-index.c). */
+void rope_shift_rows(float *x, size_t n_tok, size_t n_heads, size_t head_dim, int64_t delta,
+    const struct rope_table *rt);
+
 /* A persistent KV cache stores keys after rotation, so it needs a length-independent f[]:
  * 0 for dynamic NTK (its base follows the current length), 1 otherwise. */
 int rope_config_allows_cache(const struct rope_config *cfg);

@@ -1,6 +1,8 @@
-/* check.c: verifying a library: SQLite's integrity check, the FTS index against its content,
- * and per document that the text chunks tile the text, sections and token offsets lie inside
- * it, and token counts agree with the corpus order. */
+/* check.c: verifying a library: SQLite's integrity check and foreign keys (turns of a
+ * session that no longer exists, citations of a missing turn), the FTS index against its
+ * content, per document that the text chunks tile the text, sections and token offsets lie
+ * inside it, and token counts agree with the corpus order; and that sessions have valid names
+ * and citations ranges that do not end before they start. */
 #include "store/store-int.h"
 
 #include <stdarg.h>
@@ -243,6 +245,40 @@ static int check_corpus(struct store *s, struct checker *c, char **err)
 	return 0;
 }
 
+static int check_sessions(struct store *s, struct checker *c, char **err)
+{
+	sqlite3_stmt *st;
+	if (store_prepare(s, "SELECT id, name FROM sessions ORDER BY id", &st, err) != 0)
+		return -1;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		char *why = NULL;
+		if (store_session_name_check(name ? name : "", &why) != 0)
+			problem(c, 0, "session %lld: %s", (long long)sqlite3_column_int64(st, 0), why);
+		free(why);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_sql_error(s, err, "read sessions");
+	if (store_prepare(s, "SELECT t.session_id, t.seq, c.n, c.line_start, c.line_end, "
+	    "c.byte_start, c.byte_end FROM citations c JOIN turns t ON t.id = c.turn_id WHERE "
+	    "c.line_start > c.line_end OR c.byte_start > c.byte_end OR c.line_start < 0 OR "
+	    "c.byte_start < 0 ORDER BY t.session_id, t.seq, c.idx", &st, err) != 0)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		problem(c, 0, "session %lld, turn %d: citation [%d] spans lines %lld-%lld, bytes "
+		    "%lld-%lld: a range below 0 or ending before it starts",
+		    (long long)sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
+		    sqlite3_column_int(st, 2),
+		    (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4),
+		    (long long)sqlite3_column_int64(st, 5), (long long)sqlite3_column_int64(st, 6));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_sql_error(s, err, "read citations");
+	return 0;
+}
+
 int store_check(struct store *s, void (*report)(void *ctx, int64_t doc_id, const char *msg),
     void *ctx, uint64_t *problems, char **err)
 {
@@ -290,7 +326,7 @@ int store_check(struct store *s, void (*report)(void *ctx, int64_t doc_id, const
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return store_sql_error(s, err, "list documents");
-	if (check_corpus(s, &c, err) != 0)
+	if (check_corpus(s, &c, err) != 0 || check_sessions(s, &c, err) != 0)
 		return -1;
 	*problems = c.problems;
 	return 0;

@@ -94,6 +94,50 @@ static const char *const migrations[] = {
 	"  name TEXT NOT NULL,"              /* entry path inside the document's archive */
 	"  PRIMARY KEY(doc_id, idx)"
 	");",
+
+	/* 4: sessions: their turns and the citations of each answer. A citation keeps the title
+	 * and path its document had, and no foreign key to it: removing a document leaves the
+	 * sessions that quoted it readable. */
+	"CREATE TABLE sessions("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  created INTEGER NOT NULL,"        /* unix time */
+	"  updated INTEGER NOT NULL,"
+	"  reader_state TEXT NOT NULL DEFAULT '',"  /* opaque to the store */
+	"  kv_id TEXT NOT NULL DEFAULT ''"   /* corpus cache answered over */
+	");"
+	"CREATE INDEX sessions_updated ON sessions(updated);"
+	"CREATE TABLE turns("
+	"  id INTEGER PRIMARY KEY,"
+	"  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+	"  seq INTEGER NOT NULL,"            /* 1, 2, ... within the session */
+	"  question TEXT NOT NULL,"
+	"  answer TEXT NOT NULL,"
+	"  tokens_prefilled INTEGER NOT NULL,"
+	"  tokens_attended INTEGER NOT NULL,"
+	"  ttft_ms REAL NOT NULL,"
+	"  tokens_per_s REAL NOT NULL,"
+	"  scope TEXT NOT NULL,"             /* which part of the library was used */
+	"  created INTEGER NOT NULL"
+	");"
+	"CREATE UNIQUE INDEX turns_session ON turns(session_id, seq);"
+	"CREATE TABLE citations("
+	"  turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL,"            /* order within the turn */
+	"  n INTEGER NOT NULL,"              /* the [n] of the answer */
+	"  ref TEXT NOT NULL,"
+	"  doc_id INTEGER NOT NULL,"
+	"  doc_title TEXT NOT NULL,"
+	"  doc_path TEXT NOT NULL,"
+	"  section TEXT,"                    /* NULL: none */
+	"  line_start INTEGER NOT NULL,"
+	"  line_end INTEGER NOT NULL,"
+	"  byte_start INTEGER NOT NULL,"
+	"  byte_end INTEGER NOT NULL,"
+	"  text TEXT NOT NULL,"              /* the exact quoted bytes */
+	"  score REAL NOT NULL,"
+	"  PRIMARY KEY(turn_id, idx)"
+	");",
 };
 
 int store_sql_error(struct store *s, char **err, const char *what)

@@ -1,7 +1,8 @@
 /* store.h: the library: one directory holding library.db (SQLite, WAL) with documents, their
- * normalised text, sections, token chunks per tokenizer, the corpus order, an FTS5 index and
- * settings; ingest of files, folders and archives; spans, search and checks. The store never
- * includes engine headers: tokens come through a callback tagged with a fingerprint.
+ * normalised text, sections, token chunks per tokenizer, the corpus order, an FTS5 index,
+ * settings and sessions; ingest of files, folders and archives; spans, search, sessions and
+ * checks. The store never includes engine headers: tokens come through a callback tagged with
+ * a fingerprint.
  *
  * Offsets are bytes of a document's stored text (UTF-8, NFC); lines are 1-based and split at
  * '\n' (a '\r' before it stays part of the line). Every function returns 0 on success or -1
@@ -12,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -227,5 +228,94 @@ struct store_counts {
 	uint64_t documents, sections, chunks, tokens, text_bytes;
 };
 int store_counts(struct store *s, struct store_counts *c, char **err);
+
+/* --- session.c --- */
+
+/* A session is one named conversation with the library: its turns (question, answer, the
+ * citations with their exact quoted bytes, timing) saved as each one ends, and where the
+ * reader was. Removing a session removes its turns and citations (ON DELETE CASCADE).
+ *
+ * Names are 1 to STORE_SESSION_NAME_MAX bytes of well-formed UTF-8 without control
+ * characters or '/', and do not start with '-'. Times are unix seconds; the environment
+ * variable QUIRE_NOW (a whole number of seconds) fixes "now" for reproducible output.
+ * Writing functions take the writer lock themselves (store_open with STORE_WRITE takes it
+ * up front). Messages about a session name the session, quoted, with any byte that would
+ * not print written as \xHH. */
+
+#define STORE_SESSION_NAME_MAX 64
+
+struct store_citation {
+	int n;                      /* the [n] the answer uses */
+	char *ref;                  /* a reference quire show accepts: "kjv.txt:133-134" */
+	int64_t doc_id;             /* the document cited (it may since have been removed) */
+	char *doc_title;            /* title and path as they were when cited */
+	char *doc_path;
+	char *section;              /* innermost section title, NULL when none */
+	uint64_t line_start;        /* lines, 1-based and inclusive */
+	uint64_t line_end;
+	uint64_t byte_start;        /* bytes [start, end) of the document's text */
+	uint64_t byte_end;
+	char *text;                 /* the exact quoted bytes */
+	double score;               /* retrieval score, higher is better */
+};
+
+struct store_turn {
+	int64_t id;
+	int seq;                    /* 1, 2, ... within its session */
+	char *question;
+	char *answer;               /* "" when none came */
+	struct store_citation *cites;
+	size_t n_cites;
+	uint64_t tokens_prefilled;  /* prompt tokens run through the model */
+	uint64_t tokens_attended;   /* corpus-cache tokens attended to */
+	double ttft_ms;             /* time to the first answer token */
+	double tokens_per_s;        /* generation speed */
+	char *scope;                /* which part of the library was used, "" if not said */
+	int64_t created;            /* unix seconds */
+};
+
+struct store_session {
+	int64_t id;
+	char *name;
+	int64_t created;            /* unix seconds */
+	int64_t updated;            /* the last turn, rename or reader save */
+	size_t n_turns;
+	char *last_question;        /* of the last turn, "" when it has none */
+	char *reader_state;         /* opaque text the reader saves: doc, line, layout; "" */
+	char *kv_id;                /* fingerprint of the corpus cache it was answered over, "" */
+};
+
+/* 0 when name is a valid session name; otherwise -1 and *err says what is wrong with it. */
+int store_session_name_check(const char *name, char **err);
+void store_session_free(struct store_session *ss);
+void store_sessions_free(struct store_session *v, size_t n);
+/* All sessions, the most recently updated first. */
+int store_session_list(struct store *s, struct store_session **v, size_t *n, char **err);
+/* The session called name; -1 with "no session named 'NAME'" when there is none (and the
+ * message of store_session_name_check for a name no session can have). */
+int store_session_get(struct store *s, const char *name, struct store_session *out,
+    char **err);
+/* The session called name, created first when missing and create is set. A NULL name with
+ * create makes a new session named "session-N", N the smallest number not taken. */
+int store_session_open(struct store *s, const char *name, int create,
+    struct store_session *out, char **err);
+/* Refuses a new name that is invalid or already taken, naming it. */
+int store_session_rename(struct store *s, const char *name, const char *new_name,
+    char **err);
+int store_session_remove(struct store *s, const char *name, char **err);
+int store_session_set_reader_state(struct store *s, int64_t session_id, const char *state,
+    char **err);
+int store_session_set_kv_id(struct store *s, int64_t session_id, const char *kv_id,
+    char **err);
+
+/* Append a turn and its citations in one transaction and mark the session updated. Reads
+ * question, answer (NULL: ""), cites, timing and scope (NULL: ""); sets t->id, t->seq and
+ * t->created. Refuses ranges that end before they start and timing or scores that are not
+ * finite numbers. */
+int store_turn_add(struct store *s, int64_t session_id, struct store_turn *t, char **err);
+/* The turns of a session in order, each with its citations in the order they were given. */
+int store_turns(struct store *s, int64_t session_id, struct store_turn **v, size_t *n,
+    char **err);
+void store_turns_free(struct store_turn *v, size_t n);
 
 #endif

@@ -6,26 +6,9 @@
 
 #include "tui/cmd.h"
 
-/* Commands of the contract whose implementation has not landed yet. They parse their options
- * like any other command, are marked in help, and exit 1 saying so. Each moves to its own
- * cmd-NAME.c, with its exec function, when it is written. */
-static const struct cmd_entry cmd_index_entry = {
-	.name = "index", .summary = "build or extend the KV cache of the library",
-	.max_args = 0,
-};
-
-static const struct cmd_entry cmd_ask_entry = {
-	.name = "ask", .usage = "QUESTION",
-	.summary = "answer a question over the library, with cited spans",
-	.min_args = 1, .max_args = -1,
-};
-
-static const struct cmd_entry cmd_sessions_entry = {
-	.name = "sessions", .usage = "[ls|show|rm|export] [NAME]",
-	.summary = "list, show, remove or export sessions", .max_args = 2,
-};
-
 extern const struct cmd_entry cmd_ingest_entry;
+extern const struct cmd_entry cmd_index_entry;
+extern const struct cmd_entry cmd_ask_entry;
 extern const struct cmd_entry cmd_search_entry;
 extern const struct cmd_entry cmd_ls_entry;
 extern const struct cmd_entry cmd_show_entry;
@@ -34,6 +17,7 @@ extern const struct cmd_entry cmd_check_entry;
 extern const struct cmd_entry cmd_run_entry;
 extern const struct cmd_entry cmd_perplexity_entry;
 extern const struct cmd_entry cmd_info_entry;
+extern const struct cmd_entry cmd_sessions_entry;
 extern const struct cmd_entry cmd_niah_entry;
 extern const struct cmd_entry cmd_ruler_entry;
 extern const struct cmd_entry cmd_rope_search_entry;

@@ -68,27 +68,48 @@ int model_setup_rope_overrides(const struct opts *o, struct rope_overrides *ov)
 	return 0;
 }
 
-int model_setup_context(const struct opts *o, const struct model *m, uint32_t n_ctx,
+/* A context of these parameters, with -t, --kv-type and the RoPE overrides filled in. */
+static int setup_context(const struct opts *o, const struct model *m, struct context_params *p,
     struct context **out)
 {
 	struct rope_overrides ov;
 	if (model_setup_rope_overrides(o, &ov) != 0)
 		return -1;
-	struct context_params p = {
-		.n_ctx = n_ctx ? n_ctx : (uint32_t)o->ctx,
-		.n_threads = o->threads,
-		.rope_overrides = &ov,
-	};
+	p->n_threads = o->threads;
+	p->rope_overrides = &ov;
 	char *err = NULL;
-	if (kv_type_parse(o->kv_type, &p.kv_type, &err) != 0) {
+	if (kv_type_parse(o->kv_type, &p->kv_type, &err) != 0) {
 		q_warn("--kv-type: %s", err);
 		free(err);
 		return -1;
 	}
-	if (context_create(m, &p, out, &err) != 0) {
+	if (context_create(m, p, out, &err) != 0) {
 		q_warn("%s", err);
 		free(err);
 		return -1;
 	}
 	return 0;
+}
+
+int model_setup_context(const struct opts *o, const struct model *m, uint32_t n_ctx,
+    struct context **out)
+{
+	struct context_params p = { .n_ctx = n_ctx ? n_ctx : (uint32_t)o->ctx };
+	return setup_context(o, m, &p, out);
+}
+
+uint32_t model_setup_window(const struct opts *o, const struct model *m)
+{
+	return o->ctx > 0 ? (uint32_t)o->ctx : m->hp.n_ctx_train;
+}
+
+int model_setup_cache_context(const struct opts *o, const struct model *m, uint32_t n_ctx,
+    uint32_t n_batch, struct context **out)
+{
+	struct context_params p = {
+		.n_ctx = n_ctx,
+		.n_batch = n_batch,
+		.rope_ctx = model_setup_window(o, m),
+	};
+	return setup_context(o, m, &p, out);
 }

@@ -18,4 +18,12 @@ int model_setup_rope_overrides(const struct opts *o, struct rope_overrides *ov);
 int model_setup_context(const struct opts *o, const struct model *m, uint32_t n_ctx,
     struct context **out);
 
+/* The model's window: --ctx, else the trained one. */
+uint32_t model_setup_window(const struct opts *o, const struct model *m);
+/* A context for the corpus cache: n_ctx slots of memory, batches of n_batch (0 = 512), RoPE
+ * set up for the model's window whatever n_ctx is, so that every run over one cache rotates
+ * alike. Prints the error and returns -1 on failure. */
+int model_setup_cache_context(const struct opts *o, const struct model *m, uint32_t n_ctx,
+    uint32_t n_batch, struct context **out);
+
 #endif

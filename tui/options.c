@@ -20,7 +20,7 @@ enum {
 	OPT_DEVICE = 256, OPT_CTX, OPT_ATTN, OPT_KV_TYPE, OPT_BLOCK, OPT_TOPK, OPT_ROPE_SCALING,
 	OPT_ROPE_SCALE, OPT_ROPE_BASE, OPT_ROPE_ORIG_CTX, OPT_YARN_BETA_FAST, OPT_YARN_BETA_SLOW,
 	OPT_ROPE_ATTN_FACTOR, OPT_LONGROPE_FACTORS, OPT_GPU_KV_MEM, OPT_TEMP, OPT_SEED, OPT_JSON,
-	OPT_NO_COLOR,
+	OPT_NO_COLOR, OPT_SINKS, OPT_WINDOW,
 	OPT_COMMAND_BASE = 1000     /* command option i has key OPT_COMMAND_BASE + i */
 };
 
@@ -32,12 +32,17 @@ const struct global_option global_options[] = {
 	{ "threads", 't', 't', "N", "worker threads (default: all online CPUs)", NULL },
 	{ "device", 0, OPT_DEVICE, "auto|cpu|cuda", "compute device (default auto: the CPU)", "cuda" },
 	{ "ctx", 0, OPT_CTX, "N", "context length in tokens (default: the model's)", NULL },
-	{ "attn", 0, OPT_ATTN, "exact|retrieval", "attention over the corpus cache (default exact)",
+	{ "attn", 0, OPT_ATTN, "auto|exact|retrieval",
+	  "attention over the corpus cache (default auto: exact when the cache is exact)",
 	  "retrieval" },
 	{ "kv-type", 0, OPT_KV_TYPE, "f16|q8_0",
 	  "KV cache element type (default f16); q8_0: half the memory", NULL },
-	{ "block", 0, OPT_BLOCK, "N", "KV block size in tokens (default 128)", OPTION_PLANNED },
+	{ "block", 0, OPT_BLOCK, "N", "KV block size in tokens, a multiple of 16 (default 128)",
+	  NULL },
 	{ "topk", 0, OPT_TOPK, "N", "blocks retrieved per layer (default 32)", OPTION_PLANNED },
+	{ "sinks", 0, OPT_SINKS, "N", "index policy: attention sinks (default 4)", NULL },
+	{ "window", 0, OPT_WINDOW, "N",
+	  "index policy: local window in tokens (default 4096; at least the corpus: exact)", NULL },
 	{ "rope-scaling", 0, OPT_ROPE_SCALING, "none|linear|ntk|dynamic|yarn|longrope|llama3",
 	  "RoPE scaling variant (default: from the model)", NULL },
 	{ "rope-scale", 0, OPT_ROPE_SCALE, "S", "RoPE scale factor", NULL },
@@ -63,7 +68,7 @@ const struct global_option global_options[] = {
 };
 
 static const char *const device_values[] = { "auto", "cpu", "cuda", NULL };
-static const char *const attn_values[] = { "exact", "retrieval", NULL };
+static const char *const attn_values[] = { "auto", "exact", "retrieval", NULL };
 static const char *const kv_type_values[] = { "f16", "q8_0", NULL };
 static const char *const rope_scaling_values[] = {
 	"none", "linear", "ntk", "dynamic", "yarn", "longrope", "llama3", NULL
@@ -75,7 +80,10 @@ void opts_defaults(struct opts *o)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	o->threads = n > 0 ? (int)(n < 256 ? n : 256) : 1;
 	o->device = "auto";
-	o->attn = "exact";
+	o->attn = "auto";
+	o->block = 128;
+	o->sinks = 4;
+	o->window = 4096;
 	o->kv_type = "f16";
 	o->temp = 0.8;
 }
@@ -206,6 +214,13 @@ static int apply_global(struct opts *o, int key, const char *arg)
 	case OPT_CTX: rc = parse_long("--ctx", arg, 1, 1L << 32, &o->ctx); break;
 	case OPT_ATTN: rc = parse_choice("--attn", arg, attn_values, &o->attn); break;
 	case OPT_KV_TYPE: rc = parse_choice("--kv-type", arg, kv_type_values, &o->kv_type); break;
+	case OPT_BLOCK:
+		rc = parse_long("--block", arg, 16, 4096, &o->block);
+		if (rc == 0 && o->block % 16 != 0)
+			rc = usage_error("--block: %ld is not a multiple of 16", o->block);
+		break;
+	case OPT_SINKS: rc = parse_long("--sinks", arg, 0, 1024, &o->sinks); break;
+	case OPT_WINDOW: rc = parse_long("--window", arg, 16, 0xffffffffL, &o->window); break;
 	case OPT_ROPE_SCALING:
 		rc = parse_choice("--rope-scaling", arg, rope_scaling_values, &o->rope_scaling);
 		break;
