@@ -82,6 +82,11 @@ fail:
 	return -1;
 }
 
+const struct rope_table *context_layer_rope(const struct context *c, uint32_t l)
+{
+	return c->model->layers[l].swa ? &c->rope_table_swa : &c->rope_table;
+}
+
 void context_reset(struct context *c)
 {
 	c->n_past = 0;

@@ -38,6 +38,12 @@ struct context {
 	int64_t pos_base;           /* the position of slot 0: a token in slot i sits at pos_base
 	                             * + i (0 unless a caller lays a corpus window out, see
 	                             * engine/kv-index.c) */
+	/* Called in each layer after Q and K are rotated and before the batch's K and V are
+	 * stored: a caller that lays the corpus cache out per layer (engine/kv-retrieve.c) fills
+	 * the layer's memory here, from the queries of the n_tok rows in q. NULL: none. */
+	int (*before_attention)(void *ctx, struct context *c, uint32_t layer, const float *q,
+	    size_t n_tok, char **err);
+	void *hook_ctx;
 	/* scratch, n_batch rows each */
 	float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
 	int64_t *pos;
@@ -47,6 +53,9 @@ struct context {
  * rope_ctx positions. */
 int context_rope_config(const struct model *m, const struct rope_overrides *ov,
     uint32_t rope_ctx, struct rope_config *out, char **err);
+
+/* The RoPE table that rotates layer l: the sliding-window one for gemma3's local layers. */
+const struct rope_table *context_layer_rope(const struct context *c, uint32_t l);
 
 int context_create(const struct model *m, const struct context_params *p,
     struct context **out, char **err);

@@ -57,7 +57,7 @@ static int layer_forward(struct context *c, uint32_t l, size_t n, char **err)
 	const struct model_layer *L = &c->model->layers[l];
 	struct backend *be = c->be;
 	size_t dim = hp->n_embd;
-	const struct rope_table *rt = L->swa ? &c->rope_table_swa : &c->rope_table;
+	const struct rope_table *rt = context_layer_rope(c, l);
 
 	/* attention block: x += Wo . attention(rope(Wq xb), rope(Wk xb), Wv xb) */
 	be->ops->rmsnorm(be, c->x, L->attn_norm, c->xb, n, dim, hp->rms_eps);
@@ -74,6 +74,9 @@ static int layer_forward(struct context *c, uint32_t l, size_t n, char **err)
 	if (hp->q_scale != 1.0f)
 		for (size_t i = 0; i < n * hp->n_head * hp->head_dim; i++)
 			c->q[i] *= hp->q_scale;
+	if (c->before_attention != NULL &&
+	    c->before_attention(c->hook_ctx, c, l, c->q, n, err) != 0)
+		return -1;
 	be->ops->kv_store(be, l, c->n_past, n, c->k, c->v);
 	be->ops->attention(be, l, c->q, n, c->n_past, hp->n_head, hp->attn_scale,
 	    L->swa ? hp->n_swa : 0, c->att);

@@ -49,7 +49,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,21 +120,7 @@ struct kv_file {
 	uint64_t buf_off;         /* payload offset of the record buf holds (0: none) */
 };
 
-/* --- little-endian fields ----------------------------------------------------------------- */
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
+/* --- record alignment and the checksum chain ---------------------------------------------- */
 
 static uint64_t align_up(uint64_t x)
 {
@@ -145,7 +130,7 @@ static uint64_t align_up(uint64_t x)
 static uint64_t chain_fold(uint64_t chain, uint64_t v)
 {
 	uint8_t b[8];
-	put_le(b, v, 8);
+	le_put(b, v, 8);
 	return checksum64(b, sizeof b, chain ^ SEED_CHAIN);
 }
 
@@ -198,7 +183,7 @@ static void field_set(struct kv_file_params *p, const struct param_field *fd, ui
 static void params_encode(const struct kv_file_params *p, uint8_t out[PARAMS_BYTES])
 {
 	for (size_t i = 0; i < Q_ARRAY_LEN(param_fields); i++) {
-		put_le(out, field_get(p, &param_fields[i]), param_fields[i].size);
+		le_put(out, field_get(p, &param_fields[i]), param_fields[i].size);
 		out += param_fields[i].size;
 	}
 }
@@ -207,7 +192,7 @@ static void params_decode(const uint8_t *in, struct kv_file_params *p)
 {
 	memset(p, 0, sizeof *p);
 	for (size_t i = 0; i < Q_ARRAY_LEN(param_fields); i++) {
-		field_set(p, &param_fields[i], get_le(in, param_fields[i].size));
+		field_set(p, &param_fields[i], le_get(in, param_fields[i].size));
 		in += param_fields[i].size;
 	}
 }
@@ -316,12 +301,12 @@ static void header_encode(const struct kv_file_params *p, uint8_t h[KV_FILE_HEAD
 {
 	memset(h, 0, KV_FILE_HEADER_SIZE);
 	memcpy(h, MAGIC, 8);
-	put_le(h + 8, KV_FILE_VERSION, 4);
-	put_le(h + 12, KV_FILE_HEADER_SIZE, 4);
+	le_put(h + 8, KV_FILE_VERSION, 4);
+	le_put(h + 12, KV_FILE_HEADER_SIZE, 4);
 	params_encode(p, h + PARAMS_AT);
-	put_le(h + 64, kv_file_fingerprint(p), 8);
-	put_le(h + 72, kv_file_block_bytes(p), 8);
-	put_le(h + HEADER_SUM_AT, checksum64(h, KV_FILE_HEADER_SIZE, SEED_HEADER), 8);
+	le_put(h + 64, kv_file_fingerprint(p), 8);
+	le_put(h + 72, kv_file_block_bytes(p), 8);
+	le_put(h + HEADER_SUM_AT, checksum64(h, KV_FILE_HEADER_SIZE, SEED_HEADER), 8);
 }
 
 static uint64_t header_sum(const uint8_t *h)
@@ -341,24 +326,24 @@ static int header_parse(struct kv_file *f, const uint8_t *h, uint64_t size, char
 		    (unsigned long long)size, KV_FILE_HEADER_SIZE);
 	if (memcmp(h, MAGIC, 8) != 0)
 		return q_error(err, "%s: not a quire KV cache file (bad magic)", path);
-	uint32_t version = (uint32_t)get_le(h + 8, 4);
+	uint32_t version = (uint32_t)le_get(h + 8, 4);
 	if (version > KV_FILE_VERSION)
 		return q_error(err, "%s: KV format version %u is newer than this quire (%d)", path,
 		    version, KV_FILE_VERSION);
 	if (version != KV_FILE_VERSION)
 		return q_error(err, "%s: unknown KV format version %u", path, version);
-	if (get_le(h + HEADER_SUM_AT, 8) != header_sum(h))
+	if (le_get(h + HEADER_SUM_AT, 8) != header_sum(h))
 		return q_error(err, "%s: header is damaged (checksum)", path);
-	if (get_le(h + 12, 4) != KV_FILE_HEADER_SIZE || get_le(h + 60, 4) != 0)
+	if (le_get(h + 12, 4) != KV_FILE_HEADER_SIZE || le_get(h + 60, 4) != 0)
 		return q_error(err, "%s: header is damaged (size field %llu, reserved field %llu)",
-		    path, (unsigned long long)get_le(h + 12, 4), (unsigned long long)get_le(h + 60, 4));
+		    path, (unsigned long long)le_get(h + 12, 4), (unsigned long long)le_get(h + 60, 4));
 	params_decode(h + PARAMS_AT, &f->p);
 	char *what = xasprintf("%s: header", path);
 	int rc = kv_file_params_check(&f->p, what, err);
 	free(what);
 	if (rc != 0)
 		return -1;
-	uint64_t fp = get_le(h + 64, 8), block_bytes = get_le(h + 72, 8);
+	uint64_t fp = le_get(h + 64, 8), block_bytes = le_get(h + 72, 8);
 	if (fp != kv_file_fingerprint(&f->p))
 		return q_error(err, "%s: header is damaged (fingerprint %016llx does not match its "
 		    "parameters)", path, (unsigned long long)fp);
@@ -379,21 +364,7 @@ static int header_parse(struct kv_file *f, const uint8_t *h, uint64_t size, char
  * touching the mapping would raise SIGBUS. */
 static int read_at(struct kv_file *f, uint64_t off, void *dst, size_t n, char **err)
 {
-	uint8_t *p = dst;
-	while (n > 0) {
-		ssize_t r = pread(f->fd, p, n, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return q_error(err, "%s: read at byte %llu: %s", f->path,
-			    (unsigned long long)off, strerror(errno));
-		if (r == 0)
-			return 1;
-		p += r;
-		off += (uint64_t)r;
-		n -= (size_t)r;
-	}
-	return 0;
+	return file_pread_full(f->fd, f->path, off, dst, n, err);
 }
 
 /* The same where the bytes must be there. */
@@ -406,23 +377,13 @@ static int read_all(struct kv_file *f, uint64_t off, void *dst, size_t n, char *
 	return rc;
 }
 
+/* A failed write leaves the end of the file unknown: the writer refuses more from then on. */
 static int write_at(struct kv_file *f, uint64_t off, const void *src, size_t n, char **err)
 {
-	const uint8_t *p = src;
-	while (n > 0) {
-		ssize_t w = pwrite(f->fd, p, n, (off_t)off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			f->broken = 1;
-			return q_error(err, "%s: write at byte %llu: %s", f->path,
-			    (unsigned long long)off, w < 0 ? strerror(errno) : "no progress");
-		}
-		p += w;
-		off += (uint64_t)w;
-		n -= (size_t)w;
-	}
-	return 0;
+	if (file_pwrite_full(f->fd, f->path, off, src, n, err) == 0)
+		return 0;
+	f->broken = 1;
+	return -1;
 }
 
 /* --- the rules records follow ------------------------------------------------------------- */
@@ -545,21 +506,21 @@ static void record_header_encode(uint8_t h[RECORD_HEADER], const char magic[4], 
 {
 	memset(h, 0, RECORD_HEADER);
 	memcpy(h, magic, 4);
-	put_le(h + 4, small, 4);
-	put_le(h + 8, index, 8);
-	put_le(h + 16, len, 8);
-	put_le(h + 24, sum, 8);
-	put_le(h + RECORD_SUM_AT, checksum64(h, RECORD_SUM_AT, SEED_RECORD), 8);
+	le_put(h + 4, small, 4);
+	le_put(h + 8, index, 8);
+	le_put(h + 16, len, 8);
+	le_put(h + 24, sum, 8);
+	le_put(h + RECORD_SUM_AT, checksum64(h, RECORD_SUM_AT, SEED_RECORD), 8);
 }
 
 static void commit_payload_encode(uint8_t p[COMMIT_PAYLOAD], const struct kv_file_commit *c,
     uint64_t chain)
 {
-	put_le(p, c->n_tokens, 8);
-	put_le(p + 8, c->n_blocks, 8);
-	put_le(p + 16, c->n_docs, 8);
-	put_le(p + 24, c->layout_hash, 8);
-	put_le(p + 32, chain, 8);
+	le_put(p, c->n_tokens, 8);
+	le_put(p + 8, c->n_blocks, 8);
+	le_put(p + 16, c->n_docs, 8);
+	le_put(p + 24, c->layout_hash, 8);
+	le_put(p + 32, chain, 8);
 }
 
 /* The record at off: 1 if a whole, valid one is there, 0 if not (the scan ends there), -1 if
@@ -577,16 +538,16 @@ static int record_read(struct kv_file *f, uint64_t off, struct record *r, char *
 		r->commit = 1;
 	else if (memcmp(h, block_magic, 4) != 0)
 		return 0;
-	r->header_sum = get_le(h + RECORD_SUM_AT, 8);
+	r->header_sum = le_get(h + RECORD_SUM_AT, 8);
 	if (r->header_sum != checksum64(h, RECORD_SUM_AT, SEED_RECORD))
 		return 0;
 	for (int i = 32; i < RECORD_SUM_AT; i++)
 		if (h[i] != 0)
 			return 0;
-	r->n_tok = (uint32_t)get_le(h + 4, 4);
-	r->index = get_le(h + 8, 8);
-	r->len = get_le(h + 16, 8);
-	r->sum = get_le(h + 24, 8);
+	r->n_tok = (uint32_t)le_get(h + 4, 4);
+	r->index = le_get(h + 8, 8);
+	r->len = le_get(h + 16, 8);
+	r->sum = le_get(h + 24, 8);
 	if (r->len != (r->commit ? COMMIT_PAYLOAD : f->block_bytes) || (r->commit && r->n_tok != 0))
 		return 0;
 	if (r->len > f->size - off - RECORD_HEADER)
@@ -601,11 +562,11 @@ static int record_read(struct kv_file *f, uint64_t off, struct record *r, char *
 	if (checksum64(p, sizeof p, SEED_PAYLOAD) != r->sum)
 		return 0;
 	r->c.seq = r->index;
-	r->c.n_tokens = get_le(p, 8);
-	r->c.n_blocks = get_le(p + 8, 8);
-	r->c.n_docs = get_le(p + 16, 8);
-	r->c.layout_hash = get_le(p + 24, 8);
-	r->chain = get_le(p + 32, 8);
+	r->c.n_tokens = le_get(p, 8);
+	r->c.n_blocks = le_get(p + 8, 8);
+	r->c.n_docs = le_get(p + 16, 8);
+	r->c.layout_hash = le_get(p + 24, 8);
+	r->chain = le_get(p + 32, 8);
 	return 1;
 }
 
@@ -775,18 +736,6 @@ static int lock_take(struct kv_file *f, const char *who, char **err)
 	return 0;
 }
 
-static int fsync_dir_of(const char *path)
-{
-	char *copy = xstrdup(path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(copy);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* A new file holding only the header, durably. */
 static int create(struct kv_file *f, const uint8_t *header, char **err)
 {
@@ -799,7 +748,7 @@ static int create(struct kv_file *f, const uint8_t *header, char **err)
 	if (fsync(f->fd) != 0)
 		goto fail_errno;
 	what = "fsync of the directory";
-	if (fsync_dir_of(f->path) != 0)
+	if (file_sync_dir_of(f->path) != 0)
 		goto fail_errno;
 	f->broken = 0;
 	return 0;
@@ -998,7 +947,7 @@ int kv_file_append_block(struct kv_file *f, uint64_t i, uint32_t n_tok, const vo
 	    (size_t)(end - off - RECORD_HEADER - f->block_bytes), err) != 0)
 		return -1;
 	block_apply(f, i, n_tok, off + RECORD_HEADER, sum);
-	f->chain = chain_fold(f->chain, get_le(h + RECORD_SUM_AT, 8));
+	f->chain = chain_fold(f->chain, le_get(h + RECORD_SUM_AT, 8));
 	f->size = end;
 	return 0;
 }
@@ -1054,9 +1003,9 @@ static int check_tail(struct kv_file *f, void (*report)(void *ctx, const char *m
 			break;
 		for (size_t j = 0; msg == NULL && j + RECORD_HEADER <= n; j += RECORD_ALIGN) {
 			const uint8_t *h = chunk + j;
-			uint64_t off = at + j, seq = get_le(h + 8, 8);
+			uint64_t off = at + j, seq = le_get(h + 8, 8);
 			if (memcmp(h, commit_magic, 4) != 0 ||
-			    get_le(h + RECORD_SUM_AT, 8) != checksum64(h, RECORD_SUM_AT, SEED_RECORD) ||
+			    le_get(h + RECORD_SUM_AT, 8) != checksum64(h, RECORD_SUM_AT, SEED_RECORD) ||
 			    seq <= f->last.seq)
 				continue;
 			if (off == f->scan_end)
@@ -1119,27 +1068,27 @@ void kv_file_reseal(void *data, size_t len)
 		return;
 	struct kv_file_params p;
 	params_decode(d + PARAMS_AT, &p);
-	put_le(d + 64, kv_file_fingerprint(&p), 8);
-	put_le(d + HEADER_SUM_AT, header_sum(d), 8);
+	le_put(d + 64, kv_file_fingerprint(&p), 8);
+	le_put(d + HEADER_SUM_AT, header_sum(d), 8);
 	uint64_t chain = 0;
 	for (uint64_t off = KV_FILE_HEADER_SIZE; len - off >= RECORD_HEADER;) {
 		uint8_t *h = d + off;
 		int commit = memcmp(h, commit_magic, 4) == 0;
 		if (!commit && memcmp(h, block_magic, 4) != 0)
 			break;
-		uint64_t plen = get_le(h + 16, 8);
+		uint64_t plen = le_get(h + 16, 8);
 		if (plen > len - off - RECORD_HEADER)
 			break;
 		uint8_t *payload = h + RECORD_HEADER;
 		if (commit) {
-			chain = chain_fold(chain, get_le(h + 8, 8));
+			chain = chain_fold(chain, le_get(h + 8, 8));
 			if (plen >= COMMIT_PAYLOAD)
-				put_le(payload + 32, chain, 8);
+				le_put(payload + 32, chain, 8);
 		}
-		put_le(h + 24, checksum64(payload, (size_t)plen, SEED_PAYLOAD), 8);
-		put_le(h + RECORD_SUM_AT, checksum64(h, RECORD_SUM_AT, SEED_RECORD), 8);
+		le_put(h + 24, checksum64(payload, (size_t)plen, SEED_PAYLOAD), 8);
+		le_put(h + RECORD_SUM_AT, checksum64(h, RECORD_SUM_AT, SEED_RECORD), 8);
 		if (!commit)
-			chain = chain_fold(chain, get_le(h + RECORD_SUM_AT, 8));
+			chain = chain_fold(chain, le_get(h + RECORD_SUM_AT, 8));
 		off = align_up(off + RECORD_HEADER + plen);
 		if (off > len)
 			break;

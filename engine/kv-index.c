@@ -32,6 +32,9 @@ struct kv_index {
 	unsigned char *move_k, *move_v; /* rows in flight between slots */
 	float *sink_f;              /* the sinks' keys of one layer in fp32, to rotate */
 	unsigned char *sink_rows;   /* the same back in the file format */
+	void *sum;                  /* a block's summary */
+	const void **sum_rows;      /* per layer: the block's K rows, for the summary */
+	const struct rope_table **sum_rope; /* per layer: its RoPE table */
 };
 
 #define MOVE_ROWS 256
@@ -70,11 +73,6 @@ static unsigned char *block_rows(const struct kv_index *ix, uint32_t l, int kind
 	return ix->block + ((size_t)l * 2 + (size_t)kind) * block_part_bytes(ix);
 }
 
-static const struct rope_table *layer_rope(const struct context *c, uint32_t l)
-{
-	return c->model->layers[l].swa ? &c->rope_table_swa : &c->rope_table;
-}
-
 /* Copy n slots src.. to dst.. in every layer (dst <= src: front to back is safe). */
 static void move_slots(struct kv_index *ix, uint64_t src, uint64_t dst, uint64_t n)
 {
@@ -104,7 +102,7 @@ static void place_sinks(struct kv_index *ix, int64_t pos_base)
 			quant_fp16_to_f32_row((const uint16_t *)own, ix->sink_f, n);
 		}
 		rope_shift_rows(ix->sink_f, S, ix->p.n_head_kv, ix->p.head_dim, pos_base,
-		    layer_rope(ix->c, l));
+		    context_layer_rope(ix->c, l));
 		if (ix->p.dtype == KV_Q8_0)
 			quant_quantize_row_q8_0(ix->sink_f, (struct block_q8_0 *)ix->sink_rows, n);
 		else
@@ -135,6 +133,8 @@ static void prepare_memory(struct kv_index *ix, uint64_t a)
 
 static int commit(struct kv_index *ix, uint64_t n_tokens, uint64_t n_blocks, char **err)
 {
+	if (ix->o.summaries != NULL && kv_summary_sync(ix->o.summaries, err) != 0)
+		return -1;
 	struct kv_file_commit cm = { 0 };
 	cm.n_tokens = n_tokens;
 	cm.n_blocks = n_blocks;
@@ -147,11 +147,20 @@ static int commit(struct kv_index *ix, uint64_t n_tokens, uint64_t n_blocks, cha
 	return 0;
 }
 
+/* The block being assembled to the file, and its summary to the side file. */
 static int append_block(struct kv_index *ix, uint32_t n_tok, char **err)
 {
 	if (kv_file_append_block(ix->f, ix->block_index, n_tok, ix->block, err) != 0)
 		return -1;
-	return 0;
+	if (ix->o.summaries == NULL)
+		return 0;
+	for (uint32_t l = 0; l < ix->p.n_layer; l++) {
+		ix->sum_rows[l] = block_rows(ix, l, 0);
+		ix->sum_rope[l] = context_layer_rope(ix->c, l);
+	}
+	kv_summary_compute(&ix->p, ix->sum_rows, n_tok, ix->block_index * ix->p.block_tokens,
+	    ix->sum_rope, ix->sum);
+	return kv_summary_put(ix->o.summaries, ix->block_index, n_tok, ix->sum, err);
 }
 
 /* After a chunk [a, a + n): its rows into the block being assembled (and the sinks' keys
@@ -272,6 +281,9 @@ int kv_index_begin(struct context *c, struct kv_file *f, const struct kv_index_o
 	ix->sink_f = xreallocarray(NULL, (size_t)(p->sinks ? p->sinks : 1) * ix->kv_dim,
 	    sizeof(float));
 	ix->sink_rows = xreallocarray(NULL, p->sinks ? p->sinks : 1, ix->row_bytes);
+	ix->sum = xmalloc(kv_summary_bytes(p));
+	ix->sum_rows = xreallocarray(NULL, p->n_layer, sizeof(*ix->sum_rows));
+	ix->sum_rope = xreallocarray(NULL, p->n_layer, sizeof(*ix->sum_rope));
 	context_reset(c);
 	if (restore(ix, ix->pos, err) != 0) {
 		kv_index_free(ix);
@@ -346,5 +358,8 @@ void kv_index_free(struct kv_index *ix)
 	free(ix->move_v);
 	free(ix->sink_f);
 	free(ix->sink_rows);
+	free(ix->sum);
+	free(ix->sum_rows);
+	free(ix->sum_rope);
 	free(ix);
 }

@@ -16,6 +16,7 @@
 
 #include "engine/context.h"
 #include "engine/kv-file.h"
+#include "engine/kv-summary.h"
 
 /* Tokens per forward call: whole blocks, about 512 tokens. Chunks start at multiples of it,
  * so a run resumed at a commit computes the same chunks as one that never stopped. */
@@ -35,6 +36,8 @@ struct kv_index_opts {
 	 * their layout, as the caller counts them (the engine knows no documents). */
 	void (*commit_info)(void *ctx, uint64_t n_tokens, uint64_t *n_docs, uint64_t *layout_hash);
 	void *cb_ctx;
+	struct kv_summary_file *summaries; /* the side file that gets each block's summary
+	                             * (synced before each commit); NULL: none */
 };
 
 struct kv_index;

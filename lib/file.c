@@ -1,4 +1,5 @@
-/* file.c: whole-file I/O done carefully: bounded reads and crash-safe replacement. */
+/* file.c: file I/O done carefully: bounded reads, crash-safe replacement, full reads and
+ * writes at an offset. */
 #include "lib/file.h"
 
 #include <errno.h>
@@ -71,7 +72,7 @@ int file_read_all(const char *path, size_t max_bytes, char **data, size_t *len, 
 	return 0;
 }
 
-static int fsync_dir_of(const char *path)
+int file_sync_dir_of(const char *path)
 {
 	char *copy = xstrdup(path);
 	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -115,7 +116,7 @@ int file_replace_atomic(const char *path, const void *data, size_t len, char **e
 	if (rename(tmp, path) != 0)
 		goto fail;
 	what = "fsync of the directory";
-	if (fsync_dir_of(path) != 0)
+	if (file_sync_dir_of(path) != 0)
 		goto fail;
 	free(tmp);
 	return 0;
@@ -126,6 +127,43 @@ fail:;
 	unlink(tmp);
 	free(tmp);
 	return q_error(err, "%s: %s: %s", path, what, strerror(e));
+}
+
+int file_pread_full(int fd, const char *path, uint64_t off, void *dst, size_t n, char **err)
+{
+	uint8_t *p = dst;
+	while (n > 0) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return q_error(err, "%s: read at byte %llu: %s", path,
+			    (unsigned long long)off, strerror(errno));
+		if (r == 0)
+			return 1;
+		p += r;
+		off += (uint64_t)r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int file_pwrite_full(int fd, const char *path, uint64_t off, const void *src, size_t n,
+    char **err)
+{
+	const uint8_t *p = src;
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return q_error(err, "%s: write at byte %llu: %s", path,
+			    (unsigned long long)off, w < 0 ? strerror(errno) : "no progress");
+		p += w;
+		off += (uint64_t)w;
+		n -= (size_t)w;
+	}
+	return 0;
 }
 
 int dir_make_all(const char *path, char **err)

@@ -55,6 +55,20 @@ static inline int q_add_u64(uint64_t a, uint64_t b, uint64_t *out)
 	return __builtin_add_overflow(a, b, out) ? -1 : 0;
 }
 
+/* Little-endian fields of n bytes (n <= 8), as quire's file formats store them. */
+static inline void le_put(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t le_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
 /* time.c */
 double q_now(void);          /* monotonic seconds */
 

@@ -61,7 +61,7 @@ done
 # ignored: exit 1, saying so, whatever the value and on either side of the command.
 "$QUIRE" --help | sed -n 's/^ *\(-[a-zA-Z], \)\{0,1\}--\([a-z0-9-]*\).*(not yet available)$/\2/p' \
 	> "$TEST_TMP/planned"
-for o in topk gpu-kv-mem session; do
+for o in gpu-kv-mem session; do
 	grep -qx "$o" "$TEST_TMP/planned"; ok $? "--help marks --$o not yet available"
 done
 while read -r o; do
@@ -73,7 +73,7 @@ while read -r o; do
 done < "$TEST_TMP/planned"
 "$QUIRE" -s notes ls 2> "$TEST_TMP/err"; is $? 1 "-s (not yet available) exits 1"
 grep -q -- "--session: not yet available" "$TEST_TMP/err"; ok $? "-s says it is not yet available"
-for ov in "device cuda" "attn retrieval"; do
+for ov in "device cuda"; do
 	set -- $ov
 	tr '\n' ' ' < "$TEST_TMP/help" | grep -q -- "--$1 [^-]*($2: not yet available)"
 	ok $? "--help marks --$1 $2"
@@ -84,7 +84,7 @@ done
 # What works today keeps working.
 printf 'In the beginning.\n' > "$TEST_TMP/a.txt"
 "$QUIRE" -q -L "$TEST_TMP/lib" ingest "$TEST_TMP/a.txt" > /dev/null 2>&1
-for ov in "device cpu" "device auto" "attn exact" "attn auto" "block 64" "sinks 8" "window 512"; do
+for ov in "device cpu" "device auto" "attn exact" "attn auto" "attn retrieval" "topk 8" "block 64" "sinks 8" "window 512"; do
 	set -- $ov
 	"$QUIRE" -L "$TEST_TMP/lib" "--$1" "$2" ls > "$TEST_TMP/out" 2> "$TEST_TMP/err"; rc=$?
 	is "$rc" 0 "--$1 $2 works"

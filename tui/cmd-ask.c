@@ -1,10 +1,12 @@
 /* cmd-ask.c: `quire ask QUESTION`: the question in the model's chat template, answered over
  * the library's corpus cache without prefilling the corpus again; the answer streams to
- * stdout, or comes with its timing in one JSON document (--json). This is ask's first form:
- * exact attention over an exact cache; retrieval attention, citations, the lexical path and
- * sessions come next (man/quire.1 says which is which). */
+ * stdout, or comes with its timing in one JSON document (--json). Exact attention over an
+ * exact cache that fits the window; otherwise retrieval attention over the blocks the
+ * question selects (engine/kv-retrieve.c). Citations, the lexical path and sessions come
+ * next (man/quire.1 says which is which). */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,8 @@
 
 #include "engine/chat.h"
 #include "engine/kv-cache.h"
+#include "engine/kv-retrieve.h"
+#include "engine/kv-summary.h"
 #include "engine/sample.h"
 #include "engine/tokenizer.h"
 #include "lib/buf.h"
@@ -119,17 +123,109 @@ out:
 	return rc;
 }
 
-static void print_json(const struct ask_run *r, const char *attn, const char *cache)
+static void print_json(const struct ask_run *r, const char *attn, const char *cache,
+    const struct kv_retrieve *rt, const struct kv_file_params *p)
 {
 	double gen = r->total - r->ttft;
 	printf("{\"answer\": ");
 	json_write_string_n(stdout, r->answer.data ? r->answer.data : "", r->answer.len);
 	printf(", \"attention\": \"%s\", \"cache\": ", attn);
 	json_write_string(stdout, cache);
+	if (rt != NULL) {
+		/* what each layer selected besides block 0 (always attended): block indices, a
+		 * block being p->block_tokens corpus positions from index * block_tokens on */
+		printf(", \"retrieval\": {\"block_tokens\": %u, \"select_ms\": %.1f, "
+		    "\"layers\": [", p->block_tokens, kv_retrieve_seconds(rt) * 1000.0);
+		for (uint32_t l = 0; l < p->n_layer; l++) {
+			size_t n;
+			const uint64_t *sel = kv_retrieve_selected(rt, l, &n);
+			printf("%s[", l ? ", " : "");
+			for (size_t i = 0; i < n; i++)
+				printf("%s%llu", i ? ", " : "", (unsigned long long)sel[i]);
+			printf("]");
+		}
+		printf("]}");
+	}
 	printf(", \"timing\": {\"tokens_prefilled\": %zu, \"tokens_attended\": %llu, "
 	    "\"answer_tokens\": %ld, \"time_to_first_token_ms\": %.1f, \"tokens_per_s\": %.2f}}\n",
 	    r->prefilled, (unsigned long long)r->attended, r->produced, r->ttft * 1000.0,
 	    r->produced > 1 && gen > 0 ? (double)(r->produced - 1) / gen : 0.0);
+}
+
+/* Words of a question that say what it is about: not the ones every question has. */
+static int stop_word(const char *w, size_t n)
+{
+	static const char *const words[] = {
+		"the", "and", "for", "are", "was", "were", "what", "which", "who", "whom", "whose",
+		"when", "where", "why", "how", "does", "did", "can", "could", "may", "might", "must",
+		"shall", "should", "will", "would", "has", "have", "had", "that", "this", "these",
+		"those", "with", "from", "into", "about", "there", "their", "they", "them", "than",
+		"then", "its", "but", "not", "any", "all", "each", "say", "says", "said", "tell",
+		"you", "your", "our", "his", "her", "him", "she", "one", "been", "being", "also",
+		NULL
+	};
+	for (const char *const *p = words; *p; p++)
+		if (strlen(*p) == n && strncmp(*p, w, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* The blocks that full-text search finds for the question's words (any of them, BM25
+ * order): the lexical candidates of retrieval. */
+static int lexical_blocks(struct store *s, const struct model *m, const char *question,
+    uint32_t block_tokens, size_t limit, uint64_t **blocks, size_t *n_blocks)
+{
+	*blocks = NULL;
+	*n_blocks = 0;
+	struct buf q = BUF_INIT;
+	char word[64];
+	for (const char *p = question; *p;) {
+		size_t n = 0;
+		while (*p && (isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80)) {
+			if (n < sizeof word - 1)
+				word[n++] = (char)tolower((unsigned char)*p);
+			p++;
+		}
+		if (n >= 3 && !stop_word(word, n)) {
+			if (q.len > 0)
+				buf_append(&q, " OR ", 4);
+			buf_append(&q, "\"", 1);
+			buf_append(&q, word, n);
+			buf_append(&q, "\"", 1);
+		}
+		if (*p && n == 0)
+			p++;
+	}
+	if (q.len == 0) {
+		buf_free(&q);
+		return 0;
+	}
+	buf_append(&q, "", 1);
+	struct store_hit *hits = NULL;
+	size_t n_hits = 0;
+	struct kv_corpus c;
+	char *err = NULL;
+	int rc = -1;
+	if (kv_corpus_load(s, m, &c) != 0)
+		goto out;
+	if (store_search(s, q.data, 1, (int)limit, "", "", &hits, &n_hits, &err) != 0) {
+		q_warn("ask: %s", err);
+		free(err);
+		kv_corpus_free(&c);
+		goto out;
+	}
+	*blocks = xreallocarray(NULL, n_hits ? n_hits : 1, sizeof(uint64_t));
+	for (size_t i = 0; i < n_hits; i++) {
+		int64_t pos = kv_corpus_position_of(s, &c, hits[i].doc_id, hits[i].byte_start);
+		if (pos >= 0)
+			(*blocks)[(*n_blocks)++] = (uint64_t)pos / block_tokens;
+	}
+	kv_corpus_free(&c);
+	rc = 0;
+out:
+	store_hits_free(hits, n_hits);
+	buf_free(&q);
+	return rc;
 }
 
 /* The cache of this model and these options, checked against the library. */
@@ -205,7 +301,10 @@ static int cmd_ask_exec(struct cmd_ctx *ctx)
 	struct context *c = NULL;
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
-	char *path = NULL, *err = NULL;
+	char *path = NULL, *err = NULL, *sum_path = NULL;
+	struct kv_summary_file *sf = NULL;
+	struct kv_retrieve *rt = NULL;
+	uint64_t *cands = NULL;
 	struct ask_run r = { .answer = BUF_INIT };
 	int rc = 1;
 	if (library_open(o, STORE_READ, "ask", &s) != 0 || model_setup_load(o, &m) != 0 ||
@@ -213,6 +312,7 @@ static int cmd_ask_exec(struct cmd_ctx *ctx)
 		goto out;
 	struct kv_file_commit last;
 	kv_file_last_commit(f, &last);
+	const struct kv_file_params *kp = kv_file_get_params(f);
 	uint32_t window = model_setup_window(o, m);
 	int exact = kv_cache_is_exact(f) && last.n_tokens < window;
 	if (strcmp(o->attn, "exact") == 0 && !exact) {
@@ -221,30 +321,69 @@ static int cmd_ask_exec(struct cmd_ctx *ctx)
 		    "length)" : "the corpus is longer than the model's window (--ctx)");
 		goto out;
 	}
-	if (!exact) {
-		q_warn("ask: the corpus (%llu tokens) does not fit exact attention (window %u, cache "
-		    "window %u): it needs --attn retrieval, which is not yet available in this "
-		    "version", (unsigned long long)last.n_tokens, window,
-		    kv_file_get_params(f)->window);
-		goto out;
-	}
+	if (strcmp(o->attn, "retrieval") == 0)
+		exact = 0;
 	if (question_tokens(m, question, &ids, &n_ids) != 0)
 		goto out;
-	if (last.n_tokens + n_ids + 1 > window) {
-		q_warn("ask: the question (%zu tokens) does not fit after the corpus (%llu tokens) in "
-		    "the window of %u", n_ids, (unsigned long long)last.n_tokens, window);
+	uint64_t before = exact ? last.n_tokens : kv_retrieve_slots(kp, (uint32_t)o->topk);
+	if (before + n_ids + 1 > window) {
+		q_warn("ask: the question (%zu tokens) does not fit after the %llu tokens of the "
+		    "corpus it attends to in the window of %u%s", n_ids, (unsigned long long)before,
+		    window, exact ? "" : " (a smaller --topk leaves more room)");
 		goto out;
 	}
 	if (model_setup_cache_context(o, m, window, 0, &c) != 0)
 		goto out;
-	if (kv_cache_load_exact(c, f, &err) != 0) {
-		q_warn("%s", err);
-		goto out;
+	if (exact) {
+		if (kv_cache_load_exact(c, f, &err) != 0) {
+			q_warn("%s", err);
+			goto out;
+		}
+	} else {
+		sum_path = kv_summary_path(path);
+		if (kv_summary_open(sum_path, kp, 0, &sf, &err) != 0) {
+			q_warn("%s (the summaries are rebuilt from the blocks for this question)", err);
+			free(err);
+			err = NULL;
+		}
+		const char *sel = cmd_value(ctx, "select");
+		struct kv_retrieve_params rp = {
+			.topk = (uint32_t)o->topk,
+			.mode = KV_SELECT_COMBINED,
+			.seed = o->seed_set ? o->seed : 1,
+		};
+		if (sel == NULL || strcmp(sel, "combined") == 0)
+			rp.mode = KV_SELECT_COMBINED;
+		else if (strcmp(sel, "attention") == 0)
+			rp.mode = KV_SELECT_ATTENTION;
+		else if (strcmp(sel, "lexical") == 0)
+			rp.mode = KV_SELECT_LEXICAL;
+		else if (strcmp(sel, "random") == 0)
+			rp.mode = KV_SELECT_RANDOM;
+		else {
+			q_warn("ask: --select: '%s' is not one of attention, lexical, combined, random",
+			    sel);
+			rc = 2;
+			goto out;
+		}
+		if ((rp.mode == KV_SELECT_LEXICAL || rp.mode == KV_SELECT_COMBINED) &&
+		    lexical_blocks(s, m, question, kp->block_tokens, (size_t)o->topk, &cands,
+		    &rp.n_candidates) != 0)
+			goto out;
+		rp.candidates = cands;
+		if (kv_retrieve_begin(c, f, sf, &rp, &rt, &err) != 0) {
+			q_warn("ask: %s", err);
+			goto out;
+		}
 	}
 	if (answer(o, m, c, ids, n_ids, n_predict, &r) != 0)
 		goto out;
+	if (rt != NULL && kv_retrieve_recomputed(rt) > 0 && !o->quiet)
+		q_warn("ask: %zu block summaries were missing or damaged in %s and were rebuilt from "
+		    "their blocks (quire check names them; quire index --gc and index rebuild the "
+		    "file)", kv_retrieve_recomputed(rt), sum_path);
 	if (o->json)
-		print_json(&r, "exact", path);
+		print_json(&r, exact ? "exact" : "retrieval", path, rt, kp);
 	else if (o->verbose > 0)
 		fprintf(stderr, "ask: %zu tokens prefilled over %llu cached; first token after %.0f "
 		    "ms; %ld tokens\n", r.prefilled, (unsigned long long)r.attended, r.ttft * 1000.0,
@@ -256,6 +395,10 @@ out:
 	free(path);
 	buf_free(&r.answer);
 	buf_free(&q);
+	kv_retrieve_free(rt);
+	free(cands);
+	kv_summary_close(sf);
+	free(sum_path);
 	context_free(c);
 	kv_file_close(f);
 	model_free(m);
@@ -265,6 +408,8 @@ out:
 
 static const struct cmd_option ask_options[] = {
 	{ "n-predict", 'n', 1, "N", "answer with at most N tokens (default 256)" },
+	{ "select", 0, 1, "combined|attention|lexical|random",
+	  "retrieval: how blocks are chosen (default combined; random: a control for tests)" },
 	{ NULL, 0, 0, NULL, NULL }
 };
 

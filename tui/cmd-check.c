@@ -13,6 +13,7 @@
 #include "lib/json.h"
 #include "lib/util.h"
 #include "store/store.h"
+#include "engine/kv-summary.h"
 #include "tui/doc-tokens.h"
 #include "tui/kv-setup.h"
 #include "tui/library.h"
@@ -43,6 +44,22 @@ static void on_kv_problem(void *ctx, const char *msg)
 	on_problem(ctx, 0, msg);
 }
 
+/* kv_summary_check's one context: the cache, for its blocks' token counts, and the UI. */
+struct summary_check {
+	struct kv_file *f;
+	struct check_ui *u;
+};
+
+static uint32_t block_tokens(void *ctx, uint64_t i)
+{
+	return kv_file_block_tokens(((struct summary_check *)ctx)->f, i);
+}
+
+static void on_summary_problem(void *ctx, const char *msg)
+{
+	on_problem(((struct summary_check *)ctx)->u, 0, msg);
+}
+
 /* Notes that are not problems (an interrupted index's tail) come through here too: only a
  * count from kv_file_check says what is wrong. */
 static void check_kv_file(struct check_ui *u, const char *path, const struct kv_corpus *c,
@@ -66,6 +83,19 @@ static void check_kv_file(struct check_ui *u, const char *path, const struct kv_
 			free(msg);
 			(*problems)++;
 		}
+		/* the block summaries beside it */
+		struct kv_file_commit last;
+		kv_file_last_commit(f, &last);
+		char *sum = kv_summary_path(path);
+		uint64_t bad = 0;
+		struct summary_check sc = { f, u };
+		if (kv_summary_check(sum, kv_file_get_params(f), last.n_blocks, block_tokens,
+		    on_summary_problem, &sc, &bad, &err) != 0) {
+			on_problem(u, 0, err);
+			bad++;
+		}
+		*problems += bad;
+		free(sum);
 		kv_file_close(f);
 	}
 	free(err);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/kv-index.h"
+#include "engine/kv-summary.h"
 #include "engine/tokenizer.h"
 #include "lib/file.h"
 #include "lib/util.h"
@@ -178,7 +179,7 @@ static void gc_one(struct gc_ctx *g, const char *dir, const char *name)
 	if (why == NULL) {
 		g->kept++;
 	} else {
-		char *lock = xasprintf("%s.lock", path);
+		char *lock = xasprintf("%s.lock", path), *sum = kv_summary_path(path);
 		if (unlink(path) != 0) {
 			q_warn("%s: %s", path, strerror(errno));
 			g->failed = 1;
@@ -186,7 +187,9 @@ static void gc_one(struct gc_ctx *g, const char *dir, const char *name)
 			g->removed++;
 			fprintf(stderr, "index --gc: removed %s (%s)\n", path, why);
 			unlink(lock);
+			unlink(sum);
 		}
+		free(sum);
 		free(lock);
 	}
 	free(err);
@@ -222,11 +225,14 @@ static int run_index(const struct opts *o, struct store *s, const struct model *
 	if (kv_setup_params(o, m, &p) != 0)
 		return 1;
 	char *dir = kv_setup_dir(o), *path = kv_setup_path(o, &p), *err = NULL;
+	char *sum_path = kv_summary_path(path);
+	struct kv_summary_file *sf = NULL;
 	struct kv_file *f = NULL;
 	struct context *ctx = NULL;
 	struct kv_index *ix = NULL;
 	int rc = 1;
-	if (dir_make_all(dir, &err) != 0 || kv_file_open_write(path, &p, "index", &f, &err) != 0)
+	if (dir_make_all(dir, &err) != 0 || kv_file_open_write(path, &p, "index", &f, &err) != 0 ||
+	    kv_summary_open(sum_path, &p, 1, &sf, &err) != 0)
 		goto out;
 	if (kv_corpus_check(path, f, c) != 0)
 		goto out;
@@ -253,7 +259,7 @@ static int run_index(const struct opts *o, struct store *s, const struct model *
 	struct index_ui u = { .corpus = c };
 	struct kv_index_opts io = {
 		.n_total = c->n_tokens, .progress = on_progress, .commit_info = on_commit,
-		.cb_ctx = &u,
+		.cb_ctx = &u, .summaries = sf,
 	};
 	if (kv_index_begin(ctx, f, &io, &ix, &err) != 0)
 		goto out;
@@ -294,7 +300,9 @@ out:
 	}
 	kv_index_free(ix);
 	context_free(ctx);
+	kv_summary_close(sf);
 	kv_file_close(f);
+	free(sum_path);
 	free(path);
 	free(dir);
 	return rc;

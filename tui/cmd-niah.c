@@ -4,9 +4,10 @@
  * record per run, a depth x length table and `accuracy: X/Y`; optionally a CSV, the prompts
  * (JSON lines, for the llama.cpp reference script) and a heat map drawn by gnuplot.
  *
- * Runs go length by length in rising depth, each from an empty cache. That is the order in
- * which a later version can keep the KV cache of the shared prefix (niah_prompt.needle_token
- * tokens of the previous run are a prefix of the next one's) and re-run only the rest. */
+ * Runs go length by length in rising depth; the prompt's tokens that equal the previous one's
+ * (niah_prompt.needle_token tokens of it) are not run again. With --attn retrieval each
+ * prompt's text before its question is indexed into a temporary corpus cache and the question
+ * is answered by retrieval attention over it, once for each selection mode of --select. */
 #include "config.h"
 
 #include <errno.h>
@@ -18,16 +19,19 @@
 
 #include "engine/context.h"
 #include "engine/sample.h"
+#include "engine/tokenizer.h"
 #include "lib/file.h"
 #include "lib/json.h"
 #include "lib/util.h"
 #include "tui/model-setup.h"
 #include "tui/cmd.h"
 #include "tui/eval-niah.h"
+#include "tui/eval-retrieval.h"
 #include "tui/eval-run.h"
 #include "tui/progress.h"
 
 #define NIAH_MAX_LENGTHS 1000
+#define NIAH_MAX_DEPTHS 1000
 #define NIAH_MAX_LENGTH (1L << 24)
 #define NIAH_MAX_HAYSTACK ((size_t)256 << 20)
 #define NIAH_DEFAULT_SEED 42
@@ -127,6 +131,58 @@ static int draw_png(const char *png, const long *lengths, size_t n_len, size_t n
 	return 0;
 }
 
+static const char *mode_name(enum kv_select_mode m)
+{
+	return m == KV_SELECT_RANDOM ? "random" : m == KV_SELECT_ATTENTION ? "attention" : "?";
+}
+
+/* A prompt through the corpus cache: its tokens before the final question indexed, then the
+ * question answered once per mode. The first mode's answer and verdict are the run's; the
+ * others are printed and counted in right[]. */
+static int run_retrieval(struct eval_retrieval *er, const struct niah_prompt *np,
+    const int32_t *q, size_t nq, const enum kv_select_mode *modes, size_t n_modes,
+    size_t *right, int32_t *gen, size_t *n_gen, struct buf *answer, int *ok, char **err)
+{
+	if (np->n_ids <= nq || memcmp(np->ids + np->n_ids - nq, q, nq * sizeof(int32_t)) != 0)
+		return q_error(err, "the prompt does not end in the question's tokens");
+	if (eval_retrieval_index(er, np->ids, np->n_ids - nq, err) != 0)
+		return -1;
+	struct buf other = BUF_INIT;
+	for (size_t k = 0; k < n_modes; k++) {
+		struct buf *text = k == 0 ? answer : &other;
+		if (eval_retrieval_ask(er, modes[k], q, nq, NIAH_MAX_NEW_TOKENS, gen, n_gen, text,
+		    err) != 0) {
+			buf_free(&other);
+			return -1;
+		}
+		int right_k = eval_passkey_correct(text->data, np->key);
+		right[k] += (size_t)right_k;
+		if (k == 0)
+			*ok = right_k;
+		/* how many layers selected the needle's block: the selection's own score */
+		printf("  select %s needle_layers %u/%u answer ", mode_name(modes[k]),
+		    np->needle_token == SIZE_MAX ? 0 :
+		    eval_retrieval_layers_with(er, np->needle_token), er->n_layer);
+		eval_fput_quoted(stdout, text->data);
+		printf(" %s\n", right_k ? "ok" : "wrong");
+		if (er->o->verbose > 0 && er->selected != NULL)
+			for (uint32_t l = 0; l < er->n_layer; l++) {
+				printf("    layer %u:", l);
+				for (size_t i = 0; i < er->n_selected[l]; i++)
+					printf(" %llu", (unsigned long long)er->selected[(size_t)l * er->topk + i]);
+				putchar('\n');
+			}
+	}
+	buf_free(&other);
+	return 0;
+}
+
+/* Depth j: --at's percentages, else evenly spaced. */
+static double depth_at(const long *at, size_t n_at, size_t j, size_t n_depth)
+{
+	return n_at > 0 ? (double)at[j] / 100.0 : niah_depth(j, n_depth);
+}
+
 static int cmd_niah_exec(struct cmd_ctx *ctx)
 {
 	const struct opts *o = ctx->opts;
@@ -134,10 +190,37 @@ static int cmd_niah_exec(struct cmd_ctx *ctx)
 	const char *hay_arg = cmd_value(ctx, "haystack"), *csv = cmd_value(ctx, "csv");
 	const char *png = cmd_value(ctx, "png"), *prompts_out = cmd_value(ctx, "prompts-out");
 	int no_needle = cmd_value(ctx, "no-needle") != NULL;
-	long n_depth, digits;
-	if (cmd_value_long(ctx, "depths", 1, 1000, 10, &n_depth) ||
+	long n_depth, digits, at[NIAH_MAX_DEPTHS];
+	size_t n_at = 0;
+	if (cmd_value_long(ctx, "depths", 1, NIAH_MAX_DEPTHS, 10, &n_depth) ||
 	    cmd_value_long(ctx, "digits", 5, 6, 6, &digits))
 		return 2;
+	if (cmd_value(ctx, "at") != NULL) {
+		if (cmd_value_long_list(ctx, "at", NULL, 0, 100, NIAH_MAX_DEPTHS, at, &n_at))
+			return 2;
+		n_depth = (long)n_at;
+	}
+	/* the selection modes of --attn retrieval, the first one scored in the table */
+	int retrieval = strcmp(o->attn, "retrieval") == 0;
+	enum kv_select_mode modes[4];
+	size_t n_modes = 0;
+	const char *s_select = cmd_value(ctx, "select");
+	char *sel_copy = xstrdup(s_select ? s_select : "attention");
+	for (char *tok = strtok(sel_copy, ","); tok != NULL; tok = strtok(NULL, ",")) {
+		if (n_modes == 4 || eval_retrieval_mode(tok, &modes[n_modes]) != 0 ||
+		    modes[n_modes] == KV_SELECT_LEXICAL || modes[n_modes] == KV_SELECT_COMBINED) {
+			q_warn("niah: --select: '%s' is not attention or random (lexical selection "
+			    "needs a library)", tok);
+			free(sel_copy);
+			return 2;
+		}
+		n_modes++;
+	}
+	free(sel_copy);
+	if (s_select != NULL && !retrieval) {
+		q_warn("niah: --select needs --attn retrieval");
+		return 2;
+	}
 	long lengths[NIAH_MAX_LENGTHS];
 	size_t n_len = 0;
 	if (s_lengths != NULL && s_grid != NULL) {
@@ -193,10 +276,20 @@ static int cmd_niah_exec(struct cmd_ctx *ctx)
 	struct niah_cell *cells = xcalloc(n_len * (size_t)n_depth, sizeof(*cells));
 	struct buf answer = BUF_INIT;
 	struct eval_prefix pf = { 0 };       /* what the context holds, for the next prompt */
+	struct eval_retrieval er = { 0 };
+	int32_t *q_ids = NULL;
+	size_t n_q = 0, right_by_mode[4] = { 0 };
 	size_t tokens_all = 0, tokens_reused = 0;
 	int32_t gen[NIAH_MAX_NEW_TOKENS];
-	if (model_setup_context(o, m, (uint32_t)max_len + NIAH_MAX_NEW_TOKENS, &c) != 0)
+	if (retrieval) {
+		static const char question[] = "\n" NIAH_QUESTION;
+		if (eval_retrieval_init(&er, o, m) != 0 ||
+		    tokenizer_encode(m->tok, question, strlen(question), 0, &q_ids, &n_q, NULL,
+		    &err) != 0)
+			goto out;
+	} else if (model_setup_context(o, m, (uint32_t)max_len + NIAH_MAX_NEW_TOKENS, &c) != 0) {
 		goto out;
+	}
 	if (csv != NULL && (fcsv = fopen(csv, "w")) == NULL) {
 		q_warn("niah: %s: %s", csv, strerror(errno));
 		goto out;
@@ -219,7 +312,7 @@ static int cmd_niah_exec(struct cmd_ctx *ctx)
 	size_t n_done = 0, n_right = 0;
 	for (size_t i = 0; i < n_len; i++) {
 		for (long j = 0; j < n_depth; j++) {
-			struct niah_params p = { (size_t)lengths[i], niah_depth((size_t)j,
+			struct niah_params p = { (size_t)lengths[i], depth_at(at, n_at, (size_t)j,
 			    (size_t)n_depth), (int)digits, splitmix64(&state), no_needle, &hay };
 			struct niah_prompt np;
 			size_t n_gen;
@@ -227,15 +320,25 @@ static int cmd_niah_exec(struct cmd_ctx *ctx)
 				q_warn("niah: length %ld: %s", lengths[i], err);
 				goto out;
 			}
-			if (eval_run_greedy(c, &pf, np.ids, np.n_ids, NIAH_MAX_NEW_TOKENS, gen, &n_gen,
-			    &answer, &err) != 0) {
-				q_warn("niah: %s", err);
-				niah_prompt_free(&np);
-				goto out;
+			int ok = 0;
+			if (retrieval) {
+				if (run_retrieval(&er, &np, q_ids, n_q, modes, n_modes, right_by_mode, gen,
+				    &n_gen, &answer, &ok, &err) != 0) {
+					q_warn("niah: %s", err);
+					niah_prompt_free(&np);
+					goto out;
+				}
+			} else {
+				if (eval_run_greedy(c, &pf, np.ids, np.n_ids, NIAH_MAX_NEW_TOKENS, gen,
+				    &n_gen, &answer, &err) != 0) {
+					q_warn("niah: %s", err);
+					niah_prompt_free(&np);
+					goto out;
+				}
+				ok = eval_passkey_correct(answer.data, np.key);
 			}
 			tokens_all += np.n_ids;
 			tokens_reused += pf.reused;
-			int ok = eval_passkey_correct(answer.data, np.key);
 			struct niah_cell *cell = &cells[i * (size_t)n_depth + (size_t)j];
 			cell->correct = ok;
 			cell->done = 1;
@@ -288,7 +391,7 @@ static int cmd_niah_exec(struct cmd_ctx *ctx)
 		printf(" %7ld", lengths[i]);
 	putchar('\n');
 	for (long j = 0; j < n_depth; j++) {
-		printf("%13.1f%%", 100 * niah_depth((size_t)j, (size_t)n_depth));
+		printf("%13.1f%%", 100 * depth_at(at, n_at, (size_t)j, (size_t)n_depth));
 		for (size_t i = 0; i < n_len; i++)
 			printf(" %7s", cells[i * (size_t)n_depth + (size_t)j].correct ? "1" : "0");
 		putchar('\n');
@@ -308,8 +411,15 @@ static int cmd_niah_exec(struct cmd_ctx *ctx)
 		if (draw_png(png, lengths, n_len, (size_t)n_depth, cells, title) != 0)
 			goto out;
 	}
-	printf("prompt tokens: %zu, of which %zu were the previous prompt's and not run again\n",
-	    tokens_all, tokens_reused);
+	if (retrieval) {
+		printf("retrieval: %llu tokens indexed in %.1f s; questions answered in %.1f s\n",
+		    (unsigned long long)er.indexed, er.index_s, er.ask_s);
+		for (size_t k = 1; k < n_modes; k++)
+			printf("accuracy[%s]: %zu/%zu\n", mode_name(modes[k]), right_by_mode[k], n_done);
+	} else {
+		printf("prompt tokens: %zu, of which %zu were the previous prompt's and not run "
+		    "again\n", tokens_all, tokens_reused);
+	}
 	printf("accuracy: %zu/%zu\n", n_right, n_done);
 	rc = 0;
 out:
@@ -325,6 +435,8 @@ out:
 	free(cells);
 	buf_free(&answer);
 	eval_prefix_free(&pf);
+	eval_retrieval_free(&er);
+	free(q_ids);
 	eval_haystack_free(&hay);
 	context_free(c);
 	model_free(m);
@@ -341,6 +453,9 @@ static const struct cmd_option niah_options[] = {
 	{ "png", 0, 1, "FILE", "draw the depth x length grid as a heat map (gnuplot)" },
 	{ "prompts-out", 0, 1, "FILE", "write each prompt and its tokens as a JSON line" },
 	{ "no-needle", 0, 0, NULL, "leave the information line out (negative control)" },
+	{ "at", 0, 1, "P1,P2,...", "needle depths in percent, instead of --depths" },
+	{ "select", 0, 1, "MODE,...",
+	  "--attn retrieval: attention (default) and/or random block selection, each scored" },
 	{ NULL, 0, 0, NULL, NULL }
 };
 

@@ -18,11 +18,12 @@ struct opts {
 	int threads;                /* -t: worker threads, default: online CPUs */
 	const char *device;         /* auto | cpu (cuda is refused until its backend lands) */
 	long ctx;                   /* --ctx: context length, 0 = model's */
-	const char *attn;           /* auto | exact (retrieval is refused until it lands) */
+	const char *attn;           /* auto | exact | retrieval */
 	const char *kv_type;        /* f16 | q8_0 */
 	long block;                 /* --block: tokens per KV block, default 128 */
 	long sinks;                 /* --sinks: index policy's attention sinks, default 4 */
 	long window;                /* --window: index policy's local window, default 4096 */
+	long topk;                  /* --topk: blocks retrieved per layer, default 32 */
 	const char *rope_scaling;   /* NULL = from the model */
 	double rope_scale;          /* 0 = from the model */
 	double rope_base;           /* 0 = from the model */

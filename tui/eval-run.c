@@ -41,6 +41,24 @@ static void prefix_push(struct eval_prefix *pf, const int32_t *ids, size_t n)
 	pf->n += n;
 }
 
+int eval_generate(struct context *c, float *logits, int max_new, int32_t *gen,
+    size_t *n_gen, struct buf *text, char **err)
+{
+	const struct model *m = c->model;
+	for (int i = 0; i < max_new; i++) {
+		int32_t t = sample_argmax(logits, m->hp.n_vocab);
+		if (tokenizer_is_eog(m->tok, t))
+			break;
+		gen[(*n_gen)++] = t;
+		tokenizer_decode_token(m->tok, t, text);
+		if (i + 1 < max_new && forward(c, &t, 1, logits, 0, err) != 0)
+			return -1;
+	}
+	if (text->data == NULL)
+		buf_append(text, "", 0);
+	return 0;
+}
+
 int eval_run_greedy(struct context *c, struct eval_prefix *pf, const int32_t *ids, size_t n,
     int max_new, int32_t *gen, size_t *n_gen, struct buf *text, char **err)
 {
@@ -69,21 +87,10 @@ int eval_run_greedy(struct context *c, struct eval_prefix *pf, const int32_t *id
 		goto out;
 	if (pf != NULL)
 		prefix_push(pf, ids, n);
-	for (int i = 0; i < max_new; i++) {
-		int32_t t = sample_argmax(logits, n_vocab);
-		if (tokenizer_is_eog(m->tok, t))
-			break;
-		gen[(*n_gen)++] = t;
-		tokenizer_decode_token(m->tok, t, text);
-		if (i + 1 < max_new) {
-			if (forward(c, &t, 1, logits, 0, err) != 0)
-				goto out;
-			if (pf != NULL)
-				prefix_push(pf, &t, 1);
-		}
-	}
-	if (text->data == NULL)
-		buf_append(text, "", 0);
+	if (eval_generate(c, logits, max_new, gen, n_gen, text, err) != 0)
+		goto out;
+	if (pf != NULL)
+		prefix_push(pf, gen, *n_gen < (size_t)max_new ? *n_gen : (size_t)max_new - 1);
 	rc = 0;
 out:
 	if (rc != 0 && pf != NULL)

@@ -36,6 +36,13 @@ void eval_prefix_free(struct eval_prefix *pf);
 int eval_run_greedy(struct context *c, struct eval_prefix *pf, const int32_t *ids, size_t n,
     int max_new, int32_t *gen, size_t *n_gen, struct buf *text, char **err);
 
+/* Greedy generation after a forward call that left the next token's logits in logits: up to
+ * max_new tokens appended to gen and *n_gen (which the caller zeroes) and their bytes to
+ * text, stopping at an end-of-generation token (not kept). Every token but the last is run
+ * through c. 0, or -1 with *err. */
+int eval_generate(struct context *c, float *logits, int max_new, int32_t *gen,
+    size_t *n_gen, struct buf *text, char **err);
+
 /* FNV-1a 64 over the tokens as 4-byte little-endian integers. */
 uint64_t eval_tokens_fnv(const int32_t *ids, size_t n);
 /* Write s in double quotes with C escapes for ", \ and control bytes. */

@@ -110,21 +110,15 @@ void kv_corpus_free(struct kv_corpus *c)
 	c->n_docs = 0;
 }
 
-static void put_le64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
 uint64_t kv_corpus_layout_hash(const struct kv_corpus *c, uint64_t n_tokens, uint64_t *n_docs)
 {
 	uint64_t h = checksum64(NULL, 0, 0x6c61796f75743031ull);
 	size_t k = 0;
 	for (; k < c->n_docs && c->docs[k].position - 1 < n_tokens; k++) {
 		unsigned char rec[24];
-		put_le64(rec, (uint64_t)c->docs[k].doc_id);
-		put_le64(rec + 8, c->docs[k].position);
-		put_le64(rec + 16, c->docs[k].n_tokens);
+		le_put(rec, (uint64_t)c->docs[k].doc_id, 8);
+		le_put(rec + 8, c->docs[k].position, 8);
+		le_put(rec + 16, c->docs[k].n_tokens, 8);
 		h = checksum64(rec, sizeof rec, h);
 	}
 	*n_docs = k;
@@ -166,4 +160,47 @@ int kv_corpus_check(const char *path, struct kv_file *f, const struct kv_corpus 
 	    "replaced, or documents re-ingested under other ids); `quire index --gc` removes it, "
 	    "and the next index builds it again", path);
 	return -1;
+}
+
+/* The offset of a document's token i, or UINT64_MAX when it cannot be read. */
+static uint64_t token_offset(struct store *s, const struct kv_corpus *c, int64_t doc_id,
+    uint64_t i)
+{
+	int32_t *ids;
+	uint32_t *offs;
+	size_t n;
+	char *err = NULL;
+	uint64_t off = UINT64_MAX;
+	if (store_tokens(s, doc_id, c->fingerprint, i, 1, &ids, &offs, &n, &err) != 0) {
+		free(err);
+		return off;
+	}
+	if (n == 1)
+		off = offs[0];
+	free(ids);
+	free(offs);
+	return off;
+}
+
+int64_t kv_corpus_position_of(struct store *s, const struct kv_corpus *c, int64_t doc_id,
+    uint64_t off)
+{
+	const struct store_corpus_doc *d = NULL;
+	for (size_t i = 0; i < c->n_docs && d == NULL; i++)
+		if (c->docs[i].doc_id == doc_id && !c->docs[i].removed)
+			d = &c->docs[i];
+	if (d == NULL || d->n_tokens == 0)
+		return -1;
+	/* the last token starting at or before off: offsets do not decrease */
+	uint64_t lo = 0, hi = d->n_tokens;
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2, o = token_offset(s, c, doc_id, mid);
+		if (o == UINT64_MAX)
+			return -1;
+		if (o <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (int64_t)(d->position + lo);
 }

@@ -38,6 +38,11 @@ uint64_t kv_corpus_layout_hash(const struct kv_corpus *c, uint64_t n_tokens, uin
 /* The document at corpus position pos (its separator counts as its own); -1 when none. */
 long kv_corpus_doc_at(const struct kv_corpus *c, uint64_t pos);
 
+/* The corpus position of the token holding byte off of a document (its last token that
+ * starts at or before off); -1 when the document is not in the corpus (printed). */
+int64_t kv_corpus_position_of(struct store *s, const struct kv_corpus *c, int64_t doc_id,
+    uint64_t off);
+
 /* 1 when the cache comes from this corpus (or holds nothing yet), else 0. */
 int kv_corpus_matches(struct kv_file *f, const struct kv_corpus *c);
 /* The cache must come from this corpus: the documents of its last commit are the library's

@@ -34,12 +34,12 @@ const struct global_option global_options[] = {
 	{ "ctx", 0, OPT_CTX, "N", "context length in tokens (default: the model's)", NULL },
 	{ "attn", 0, OPT_ATTN, "auto|exact|retrieval",
 	  "attention over the corpus cache (default auto: exact when the cache is exact)",
-	  "retrieval" },
+	  NULL },
 	{ "kv-type", 0, OPT_KV_TYPE, "f16|q8_0",
 	  "KV cache element type (default f16); q8_0: half the memory", NULL },
 	{ "block", 0, OPT_BLOCK, "N", "KV block size in tokens, a multiple of 16 (default 128)",
 	  NULL },
-	{ "topk", 0, OPT_TOPK, "N", "blocks retrieved per layer (default 32)", OPTION_PLANNED },
+	{ "topk", 0, OPT_TOPK, "N", "blocks retrieved per layer (default 32)", NULL },
 	{ "sinks", 0, OPT_SINKS, "N", "index policy: attention sinks (default 4)", NULL },
 	{ "window", 0, OPT_WINDOW, "N",
 	  "index policy: local window in tokens (default 4096; at least the corpus: exact)", NULL },
@@ -84,6 +84,7 @@ void opts_defaults(struct opts *o)
 	o->block = 128;
 	o->sinks = 4;
 	o->window = 4096;
+	o->topk = 32;
 	o->kv_type = "f16";
 	o->temp = 0.8;
 }
@@ -219,6 +220,7 @@ static int apply_global(struct opts *o, int key, const char *arg)
 		if (rc == 0 && o->block % 16 != 0)
 			rc = usage_error("--block: %ld is not a multiple of 16", o->block);
 		break;
+	case OPT_TOPK: rc = parse_long("--topk", arg, 1, 4096, &o->topk); break;
 	case OPT_SINKS: rc = parse_long("--sinks", arg, 0, 1024, &o->sinks); break;
 	case OPT_WINDOW: rc = parse_long("--window", arg, 16, 0xffffffffL, &o->window); break;
 	case OPT_ROPE_SCALING:
