@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/quant.h"
 #include "lib/util.h"
 
 /* Positions moved per piece: bounds the buffers, whatever the corpus. */
@@ -53,6 +54,24 @@ int kv_cache_load(struct context *c, struct kv_file *f, uint64_t p0, uint64_t p1
 	free(k);
 	free(v);
 	return rc;
+}
+
+void kv_cache_shift_keys(const struct kv_file_params *p, const void *src, void *dst, size_t n,
+    int64_t delta, const struct rope_table *rt, float *scratch)
+{
+	size_t values = n * p->n_head_kv * p->head_dim;
+	if (p->dtype == KV_Q8_0) {
+		char *e = NULL;
+		if (quant_dequantize_row(GGML_TYPE_Q8_0, src, scratch, values, &e) != 0)
+			fatal("q8_0 keys: %s", e);
+	} else {
+		quant_fp16_to_f32_row(src, scratch, values);
+	}
+	rope_shift_rows(scratch, n, p->n_head_kv, p->head_dim, delta, rt);
+	if (p->dtype == KV_Q8_0)
+		quant_quantize_row_q8_0(scratch, dst, values);
+	else
+		quant_f32_to_fp16_row(scratch, dst, values);
 }
 
 int kv_cache_is_exact(const struct kv_file *f)

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "engine/kv-cache.h"
-#include "kernels/quant.h"
 #include "lib/util.h"
 
 struct kv_index {
@@ -91,22 +90,11 @@ static void move_slots(struct kv_index *ix, uint64_t src, uint64_t dst, uint64_t
 static void place_sinks(struct kv_index *ix, int64_t pos_base)
 {
 	struct backend *be = ix->c->be;
-	size_t S = ix->p.sinks, n = S * ix->kv_dim;
+	size_t S = ix->p.sinks;
 	for (uint32_t l = 0; l < ix->p.n_layer; l++) {
 		const unsigned char *own = ix->sink_k + (size_t)l * S * ix->row_bytes;
-		if (ix->p.dtype == KV_Q8_0) {
-			char *e = NULL;
-			if (quant_dequantize_row(GGML_TYPE_Q8_0, own, ix->sink_f, n, &e) != 0)
-				fatal("q8_0 sinks: %s", e);
-		} else {
-			quant_fp16_to_f32_row((const uint16_t *)own, ix->sink_f, n);
-		}
-		rope_shift_rows(ix->sink_f, S, ix->p.n_head_kv, ix->p.head_dim, pos_base,
-		    context_layer_rope(ix->c, l));
-		if (ix->p.dtype == KV_Q8_0)
-			quant_quantize_row_q8_0(ix->sink_f, (struct block_q8_0 *)ix->sink_rows, n);
-		else
-			quant_f32_to_fp16_row(ix->sink_f, (uint16_t *)ix->sink_rows, n);
+		kv_cache_shift_keys(&ix->p, own, ix->sink_rows, S, pos_base,
+		    context_layer_rope(ix->c, l), ix->sink_f);
 		be->ops->kv_write(be, l, 0, S, ix->sink_rows, NULL);
 	}
 }

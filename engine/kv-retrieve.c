@@ -50,25 +50,6 @@ static size_t row_bytes(const struct kv_file_params *p)
 	return kv_file_row_bytes(p->dtype, p->n_head_kv * p->head_dim);
 }
 
-static void rows_to_f32(const struct kv_file_params *p, const void *rows, float *out, size_t n)
-{
-	if (p->dtype == KV_Q8_0) {
-		char *e = NULL;
-		if (quant_dequantize_row(GGML_TYPE_Q8_0, rows, out, n, &e) != 0)
-			fatal("q8_0 rows: %s", e);
-	} else {
-		quant_fp16_to_f32_row(rows, out, n);
-	}
-}
-
-static void f32_to_rows(const struct kv_file_params *p, const float *x, void *rows, size_t n)
-{
-	if (p->dtype == KV_Q8_0)
-		quant_quantize_row_q8_0(x, rows, n);
-	else
-		quant_f32_to_fp16_row(x, rows, n);
-}
-
 /* Block b's summary: from the side file, or rebuilt from the block when the file lacks it
  * or it is damaged (it is derived data; the block itself is checked by its checksum). */
 static int block_summary(struct kv_retrieve *r, uint64_t b, const void **sum, char **err)
@@ -202,24 +183,20 @@ static int select_blocks(struct kv_retrieve *r, uint32_t l, const float *q, size
 	return 0;
 }
 
-/* The selected blocks of layer l into slots S + j*B: keys moved from their positions to
- * those slots, values as they are. */
+/* The selected blocks of layer l into slots (j + 1)*B, after the first block: keys moved
+ * from their positions to those slots, values as they are. */
 static int place_blocks(struct kv_retrieve *r, uint32_t l, const uint64_t *sel, size_t n,
     char **err)
 {
 	struct backend *be = r->c->be;
 	uint32_t B = r->p.block_tokens;
-	size_t kv_dim = (size_t)r->p.n_head_kv * r->p.head_dim;
 	for (size_t j = 0; j < n; j++) {
 		const void *k, *v;
 		if (kv_file_block_rows(r->f, sel[j], l, 0, &k, err) != 0)
 			return -1;
-		rows_to_f32(&r->p, k, r->kf, (size_t)B * kv_dim);
 		uint64_t slot = (j + 1) * B;
 		int64_t delta = (int64_t)slot - (int64_t)(sel[j] * B);
-		rope_shift_rows(r->kf, B, r->p.n_head_kv, r->p.head_dim, delta,
-		    context_layer_rope(r->c, l));
-		f32_to_rows(&r->p, r->kf, r->krows, (size_t)B * kv_dim);
+		kv_cache_shift_keys(&r->p, k, r->krows, B, delta, context_layer_rope(r->c, l), r->kf);
 		if (kv_file_block_rows(r->f, sel[j], l, 1, &v, err) != 0)
 			return -1;
 		be->ops->kv_write(be, l, (uint32_t)slot, B, r->krows, v);

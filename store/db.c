@@ -400,3 +400,9 @@ int store_setting_set(struct store *s, const char *key, const char *value, char 
 		return store_sql_error(s, err, "write setting");
 	return 0;
 }
+
+char *store_column_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return xstrndup(t ? (const char *)t : "", (size_t)sqlite3_column_bytes(st, i));
+}

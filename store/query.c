@@ -10,12 +10,6 @@
 #include "lib/buf.h"
 #include "lib/util.h"
 
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return xstrdup(t ? (const char *)t : "");
-}
-
 void store_doc_free(struct store_doc *d)
 {
 	free(d->title);
@@ -42,12 +36,12 @@ void store_docs_free(struct store_doc *v, size_t n)
 static void doc_from_row(sqlite3_stmt *st, struct store_doc *d)
 {
 	d->id = sqlite3_column_int64(st, 0);
-	d->title = col_dup(st, 1);
-	d->path = col_dup(st, 2);
-	d->entry = col_dup(st, 3);
-	d->format = col_dup(st, 4);
-	d->encoding = col_dup(st, 5);
-	d->sha256 = col_dup(st, 6);
+	d->title = store_column_text(st, 1);
+	d->path = store_column_text(st, 2);
+	d->entry = store_column_text(st, 3);
+	d->format = store_column_text(st, 4);
+	d->encoding = store_column_text(st, 5);
+	d->sha256 = store_column_text(st, 6);
 	d->bytes = (uint64_t)sqlite3_column_int64(st, 7);
 	d->text_bytes = (uint64_t)sqlite3_column_int64(st, 8);
 	d->lines = (uint64_t)sqlite3_column_int64(st, 9);
@@ -332,7 +326,7 @@ int store_section_at(struct store *s, int64_t doc_id, uint64_t off, char **title
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)off);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*title = col_dup(st, 0);
+		*title = store_column_text(st, 0);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_sql_error(s, err, "read sections");
@@ -403,7 +397,7 @@ int store_source_location(struct store *s, int64_t doc_id, uint64_t off, char **
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)(best_s >> 40));
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*file = col_dup(st, 0);
+		*file = store_column_text(st, 0);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? q_error(err, "%s: document %lld: its byte map names "
@@ -434,7 +428,7 @@ int store_sections(struct store *s, int64_t doc_id, struct store_section **v, si
 		e->id = sqlite3_column_int64(st, 0);
 		e->parent = sqlite3_column_int64(st, 1);
 		e->level = sqlite3_column_int(st, 2);
-		e->title = col_dup(st, 3);
+		e->title = store_column_text(st, 3);
 		e->byte_start = (uint64_t)sqlite3_column_int64(st, 4);
 		e->byte_end = (uint64_t)sqlite3_column_int64(st, 5);
 		e->line = (uint64_t)sqlite3_column_int64(st, 6);
@@ -466,7 +460,7 @@ int store_find_section(struct store *s, int64_t doc_id, const char *title,
 		out->id = sqlite3_column_int64(st, 0);
 		out->parent = sqlite3_column_int64(st, 1);
 		out->level = sqlite3_column_int(st, 2);
-		out->title = col_dup(st, 3);
+		out->title = store_column_text(st, 3);
 		out->byte_start = (uint64_t)sqlite3_column_int64(st, 4);
 		out->byte_end = (uint64_t)sqlite3_column_int64(st, 5);
 		out->line = (uint64_t)sqlite3_column_int64(st, 6);
@@ -553,8 +547,8 @@ int store_search(struct store *s, const char *query, int raw, int limit, const c
 		struct store_hit *h = &(*hits)[(*n)++];
 		memset(h, 0, sizeof *h);
 		h->doc_id = sqlite3_column_int64(st, 0);
-		h->title = col_dup(st, 1);
-		h->path = col_dup(st, 2);
+		h->title = store_column_text(st, 1);
+		h->path = store_column_text(st, 2);
 		uint64_t cs = (uint64_t)sqlite3_column_int64(st, 3);
 		h->line = (uint64_t)sqlite3_column_int64(st, 4);
 		const char *hl = (const char *)sqlite3_column_text(st, 5);
@@ -586,7 +580,7 @@ int store_search(struct store *s, const char *query, int raw, int limit, const c
 		}
 		h->byte_start = cs + at;
 		h->byte_end = cs + at + len;
-		h->snippet = col_dup(st, 6);
+		h->snippet = store_column_text(st, 6);
 		h->score = -sqlite3_column_double(st, 7);
 		char *e2 = NULL;
 		if (store_section_at(s, h->doc_id, h->byte_start, &h->section, &e2) != 0)

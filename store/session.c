@@ -87,12 +87,6 @@ int store_session_name_check(const char *name, char **err)
 	return 0;
 }
 
-static char *col_str(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return xstrndup(t ? (const char *)t : "", (size_t)sqlite3_column_bytes(st, i));
-}
-
 void store_session_free(struct store_session *ss)
 {
 	free(ss->name);
@@ -116,13 +110,13 @@ void store_sessions_free(struct store_session *v, size_t n)
 static void session_from_row(sqlite3_stmt *st, struct store_session *ss)
 {
 	ss->id = sqlite3_column_int64(st, 0);
-	ss->name = col_str(st, 1);
+	ss->name = store_column_text(st, 1);
 	ss->created = sqlite3_column_int64(st, 2);
 	ss->updated = sqlite3_column_int64(st, 3);
-	ss->reader_state = col_str(st, 4);
-	ss->kv_id = col_str(st, 5);
+	ss->reader_state = store_column_text(st, 4);
+	ss->kv_id = store_column_text(st, 5);
 	ss->n_turns = (size_t)sqlite3_column_int64(st, 6);
-	ss->last_question = col_str(st, 7);
+	ss->last_question = store_column_text(st, 7);
 }
 
 int store_session_list(struct store *s, struct store_session **v, size_t *n, char **err)
@@ -517,16 +511,16 @@ void store_turns_free(struct store_turn *v, size_t n)
 static void cite_from_row(sqlite3_stmt *st, struct store_citation *c)
 {
 	c->n = sqlite3_column_int(st, 1);
-	c->ref = col_str(st, 2);
+	c->ref = store_column_text(st, 2);
 	c->doc_id = sqlite3_column_int64(st, 3);
-	c->doc_title = col_str(st, 4);
-	c->doc_path = col_str(st, 5);
-	c->section = sqlite3_column_type(st, 6) == SQLITE_NULL ? NULL : col_str(st, 6);
+	c->doc_title = store_column_text(st, 4);
+	c->doc_path = store_column_text(st, 5);
+	c->section = sqlite3_column_type(st, 6) == SQLITE_NULL ? NULL : store_column_text(st, 6);
 	c->line_start = (uint64_t)sqlite3_column_int64(st, 7);
 	c->line_end = (uint64_t)sqlite3_column_int64(st, 8);
 	c->byte_start = (uint64_t)sqlite3_column_int64(st, 9);
 	c->byte_end = (uint64_t)sqlite3_column_int64(st, 10);
-	c->text = col_str(st, 11);
+	c->text = store_column_text(st, 11);
 	c->score = sqlite3_column_double(st, 12);
 }
 
@@ -592,13 +586,13 @@ int store_turns(struct store *s, int64_t session_id, struct store_turn **v, size
 		memset(t, 0, sizeof *t);
 		t->id = sqlite3_column_int64(st, 0);
 		t->seq = sqlite3_column_int(st, 1);
-		t->question = col_str(st, 2);
-		t->answer = col_str(st, 3);
+		t->question = store_column_text(st, 2);
+		t->answer = store_column_text(st, 3);
 		t->tokens_prefilled = (uint64_t)sqlite3_column_int64(st, 4);
 		t->tokens_attended = (uint64_t)sqlite3_column_int64(st, 5);
 		t->ttft_ms = sqlite3_column_double(st, 6);
 		t->tokens_per_s = sqlite3_column_double(st, 7);
-		t->scope = col_str(st, 8);
+		t->scope = store_column_text(st, 8);
 		t->created = sqlite3_column_int64(st, 9);
 	}
 	sqlite3_finalize(st);

@@ -28,6 +28,8 @@ int store_migrate(struct store *s, int target, char **err);
 int store_sql_error(struct store *s, char **err, const char *what);
 int store_exec(struct store *s, const char *sql, char **err);
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **st, char **err);
+/* Column i of the current row as a malloc'd string ("" for NULL), all its bytes. */
+char *store_column_text(sqlite3_stmt *st, int i);
 int store_begin(struct store *s, char **err);   /* BEGIN IMMEDIATE */
 int store_commit(struct store *s, char **err);
 void store_rollback(struct store *s);
