@@ -34,6 +34,7 @@ struct kv_index {
 	void *sum;                  /* a block's summary */
 	const void **sum_rows;      /* per layer: the block's K rows, for the summary */
 	const struct rope_table **sum_rope; /* per layer: its RoPE table */
+	uint64_t backfilled;        /* committed blocks whose summaries were missing or damaged */
 };
 
 #define MOVE_ROWS 256
@@ -225,6 +226,37 @@ static int restore(struct kv_index *ix, uint64_t a, char **err)
 	return 0;
 }
 
+/* The summaries of committed blocks that the side file lacks (a cache indexed before summaries
+ * existed, or a damaged slot), computed again from the blocks. The file's rows of a writer
+ * come through one buffer, so each layer's keys are copied into the block buffer first. */
+static int backfill(struct kv_index *ix, uint64_t n_blocks, char **err)
+{
+	size_t part = block_part_bytes(ix);
+	for (uint64_t b = 0; b < n_blocks; b++) {
+		uint32_t n_tok = kv_file_block_tokens(ix->f, b);
+		const void *have;
+		char *e = NULL;
+		if (kv_summary_get(ix->o.summaries, b, n_tok, &have, &e) == 0)
+			continue;
+		free(e);
+		for (uint32_t l = 0; l < ix->p.n_layer; l++) {
+			const void *rows;
+			if (kv_file_block_rows(ix->f, b, l, 0, &rows, err) != 0)
+				return -1;
+			memcpy(block_rows(ix, l, 0), rows, part);
+			ix->sum_rows[l] = block_rows(ix, l, 0);
+			ix->sum_rope[l] = context_layer_rope(ix->c, l);
+		}
+		kv_summary_compute(&ix->p, ix->sum_rows, n_tok, b * ix->p.block_tokens, ix->sum_rope,
+		    ix->sum);
+		if (kv_summary_put(ix->o.summaries, b, n_tok, ix->sum, err) != 0)
+			return -1;
+		ix->backfilled++;
+	}
+	memset(ix->block, 0, kv_file_block_bytes(&ix->p));
+	return ix->backfilled > 0 ? kv_summary_sync(ix->o.summaries, err) : 0;
+}
+
 int kv_index_begin(struct context *c, struct kv_file *f, const struct kv_index_opts *o,
     struct kv_index **out, char **err)
 {
@@ -273,12 +305,18 @@ int kv_index_begin(struct context *c, struct kv_file *f, const struct kv_index_o
 	ix->sum_rows = xreallocarray(NULL, p->n_layer, sizeof(*ix->sum_rows));
 	ix->sum_rope = xreallocarray(NULL, p->n_layer, sizeof(*ix->sum_rope));
 	context_reset(c);
-	if (restore(ix, ix->pos, err) != 0) {
+	if (restore(ix, ix->pos, err) != 0 ||
+	    (o->summaries != NULL && backfill(ix, last.n_blocks, err) != 0)) {
 		kv_index_free(ix);
 		return -1;
 	}
 	*out = ix;
 	return 0;
+}
+
+uint64_t kv_index_backfilled(const struct kv_index *ix)
+{
+	return ix->backfilled;
 }
 
 uint64_t kv_index_start(const struct kv_index *ix)

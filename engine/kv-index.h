@@ -44,11 +44,14 @@ struct kv_index;
 
 /* Start (or resume) filling f through c, a fresh context whose memory holds kv_index_slots()
  * slots and whose n_batch is at least kv_index_chunk(): reads the last commit, puts the sinks
- * and window it needs back into memory. The tokens fed next take positions from
+ * and window it needs back into memory, and (with o->summaries) writes the summaries of
+ * committed blocks that the side file lacks or holds damaged. The tokens fed next take positions from
  * kv_index_start() on (the last commit's end, or the start of its partial last block). */
 int kv_index_begin(struct context *c, struct kv_file *f, const struct kv_index_opts *o,
     struct kv_index **out, char **err);
 uint64_t kv_index_start(const struct kv_index *ix);
+/* Committed blocks whose summaries begin found missing or damaged and wrote again. */
+uint64_t kv_index_backfilled(const struct kv_index *ix);
 /* Feed the next n tokens of the corpus. 0, 1 when the progress callback cancelled (nothing
  * more is computed; call kv_index_finish(ix, 0, ...)), -1 with *err. */
 int kv_index_feed(struct kv_index *ix, const int32_t *tokens, size_t n, char **err);

@@ -4,7 +4,8 @@
 # each haystack indexed (window 512) and the question answered over 8 blocks per layer chosen
 # by attention: every key found; the same caches with 8 random blocks per layer (the control):
 # at least two missed. Then on a library indexed with a short window: ask --attn retrieval
-# reads the summaries' side file; a damaged summary is named by check and never used.
+# reads the summaries' side file; a damaged summary is named by check and never used, and
+# the next index writes damaged or missing summaries again.
 . "$srcdir/tests/lib.sh"
 [ -n "${QUIRE_TEST_MODEL:-}" ] || skip_all "QUIRE_TEST_MODEL is not set"
 q() { "$QUIRE" -m "$QUIRE_TEST_MODEL" -t 2 "$@"; }
@@ -49,6 +50,13 @@ is "$?" 1 "check fails on a damaged summary"
 grep -q "summary of block 0" "$TEST_TMP/check"; ok $? "and names the block"
 ask; ok $? "ask still answers"
 grep -q "rebuilt from" "$TEST_TMP/err"; ok $? "saying the damaged summary was rebuilt, not used"
+q -L "$L" --window 512 index 2> "$TEST_TMP/err"; ok $? "index with nothing new to prefill"
+grep -q "summaries were missing or damaged" "$TEST_TMP/err"; ok $? "writes the damaged summary again"
+q -L "$L" check > "$TEST_TMP/check" 2>&1; ok $? "and check is ok again"
+rm -f "${kv%.kv}.sum"
+q -L "$L" --window 512 index 2> "$TEST_TMP/err"; ok $? "index after the side file was deleted"
+grep -q "[0-9]* block summaries were missing" "$TEST_TMP/err"; ok $? "writes every summary again"
+q -L "$L" check > "$TEST_TMP/check" 2>&1; ok $? "and check is ok"
 q -L "$L" --window 512 --attn exact ask -n 4 "What is the pass key?" > /dev/null 2> "$TEST_TMP/err"
 is "$?" 1 "--attn exact refuses a cache indexed with a window shorter than the corpus"
 grep -q "window shorter than the corpus" "$TEST_TMP/err"; ok $? "and says why"

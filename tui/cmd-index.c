@@ -218,6 +218,22 @@ static int index_gc(const struct opts *o, const struct kv_corpus *c)
 	return g.failed;
 }
 
+/* Every committed block has its summary in the side file, intact. */
+static int summaries_complete(struct kv_file *f, struct kv_summary_file *sf)
+{
+	struct kv_file_commit last;
+	kv_file_last_commit(f, &last);
+	for (uint64_t b = 0; b < last.n_blocks; b++) {
+		const void *sum;
+		char *e = NULL;
+		if (kv_summary_get(sf, b, kv_file_block_tokens(f, b), &sum, &e) != 0) {
+			free(e);
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static int run_index(const struct opts *o, struct store *s, const struct model *m,
     const struct kv_corpus *c)
 {
@@ -238,7 +254,7 @@ static int run_index(const struct opts *o, struct store *s, const struct model *
 		goto out;
 	struct kv_file_commit last;
 	kv_file_last_commit(f, &last);
-	if (last.n_tokens == c->n_tokens) {
+	if (last.n_tokens == c->n_tokens && summaries_complete(f, sf)) {
 		if (!o->quiet)
 			fprintf(stderr, "index: the cache holds all %llu tokens of the library: 0 tokens "
 			    "to prefill\n", (unsigned long long)c->n_tokens);
@@ -264,6 +280,9 @@ static int run_index(const struct opts *o, struct store *s, const struct model *
 	if (kv_index_begin(ctx, f, &io, &ix, &err) != 0)
 		goto out;
 	u.start = kv_index_start(ix);
+	if (!o->quiet && kv_index_backfilled(ix) > 0)
+		fprintf(stderr, "index: %llu block summaries were missing or damaged: written again "
+		    "from their blocks\n", (unsigned long long)kv_index_backfilled(ix));
 	if (!o->quiet && u.start > 0)
 		fprintf(stderr, "index: resuming at token %llu of %llu\n",
 		    (unsigned long long)u.start, (unsigned long long)c->n_tokens);
