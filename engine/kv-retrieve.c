@@ -165,7 +165,9 @@ static int select_blocks(struct kv_retrieve *r, uint32_t l, const float *q, size
 		for (size_t i = 0; i < r->n_candidates && n < lex; i++)
 				if (r->candidates[i] > 0 && !chosen(sel, n, r->candidates[i]))
 					sel[n++] = r->candidates[i];
-		if (mode != KV_SELECT_LEXICAL && n < k) {
+		/* every reserved slot must hold a block: the attention fills what the hits
+		 * leave (a slot left empty would still be attended) */
+		if (n < k) {
 			if (score_blocks(r, l, q, n_tok, err) != 0)
 				return -1;
 			while (n < k) {

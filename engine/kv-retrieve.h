@@ -22,7 +22,8 @@
 
 enum kv_select_mode {
 	KV_SELECT_ATTENTION = 0,    /* the blocks whose bounds promise the most attention */
-	KV_SELECT_LEXICAL,          /* the caller's candidates alone, in the caller's order */
+	KV_SELECT_LEXICAL,          /* the caller's candidates, in the caller's order (fewer than
+	                             * k: attention fills the rest, as no slot may stay empty) */
 	KV_SELECT_COMBINED,         /* the candidates first (at most half), then by attention */
 	KV_SELECT_RANDOM,           /* seeded random blocks: the test that scoring matters */
 };

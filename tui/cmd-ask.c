@@ -172,7 +172,7 @@ static int stop_word(const char *w, size_t n)
 
 /* The blocks that full-text search finds for the question's words (any of them, BM25
  * order): the lexical candidates of retrieval. */
-static int lexical_blocks(struct store *s, const struct model *m, const char *question,
+static int lexical_blocks(struct store *s, const struct kv_corpus *c, const char *question,
     uint32_t block_tokens, size_t limit, uint64_t **blocks, size_t *n_blocks)
 {
 	*blocks = NULL;
@@ -203,24 +203,19 @@ static int lexical_blocks(struct store *s, const struct model *m, const char *qu
 	buf_append(&q, "", 1);
 	struct store_hit *hits = NULL;
 	size_t n_hits = 0;
-	struct kv_corpus c;
 	char *err = NULL;
 	int rc = -1;
-	if (kv_corpus_load(s, m, &c) != 0)
-		goto out;
 	if (store_search(s, q.data, 1, (int)limit, "", "", &hits, &n_hits, &err) != 0) {
 		q_warn("ask: %s", err);
 		free(err);
-		kv_corpus_free(&c);
 		goto out;
 	}
 	*blocks = xreallocarray(NULL, n_hits ? n_hits : 1, sizeof(uint64_t));
 	for (size_t i = 0; i < n_hits; i++) {
-		int64_t pos = kv_corpus_position_of(s, &c, hits[i].doc_id, hits[i].byte_start);
+		int64_t pos = kv_corpus_position_of(s, c, hits[i].doc_id, hits[i].byte_start);
 		if (pos >= 0)
 			(*blocks)[(*n_blocks)++] = (uint64_t)pos / block_tokens;
 	}
-	kv_corpus_free(&c);
 	rc = 0;
 out:
 	store_hits_free(hits, n_hits);
@@ -228,20 +223,20 @@ out:
 	return rc;
 }
 
-/* The cache of this model and these options, checked against the library. */
+/* The cache of this model and these options, checked against the library's corpus, which
+ * stays in *corpus for the caller (the caller frees it, also on failure). */
 static int open_cache(const struct opts *o, struct store *s, const struct model *m,
-    struct kv_file **f, char **path)
+    struct kv_corpus *corpus, struct kv_file **f, char **path)
 {
 	struct kv_file_params p;
-	struct kv_corpus corpus;
 	*f = NULL;
 	*path = NULL;
-	if (kv_setup_params(o, m, &p) != 0 || kv_corpus_load(s, m, &corpus) != 0)
+	if (kv_setup_params(o, m, &p) != 0 || kv_corpus_load(s, m, corpus) != 0)
 		return -1;
 	int rc = -1;
 	char *err = NULL;
 	*path = kv_setup_path(o, &p);
-	if (corpus.n_docs == 0) {
+	if (corpus->n_docs == 0) {
 		q_warn("ask: the library has no documents (quire ingest PATH adds some)");
 		goto out;
 	}
@@ -253,18 +248,17 @@ static int open_cache(const struct opts *o, struct store *s, const struct model 
 	}
 	struct kv_file_commit last;
 	kv_file_last_commit(*f, &last);
-	if (kv_corpus_check(*path, *f, &corpus) != 0)
+	if (kv_corpus_check(*path, *f, corpus) != 0)
 		goto out;
-	if (last.n_tokens < corpus.n_tokens) {
+	if (last.n_tokens < corpus->n_tokens) {
 		q_warn("ask: the cache holds %llu of the library's %llu tokens; `quire index` adds "
 		    "the rest", (unsigned long long)last.n_tokens,
-		    (unsigned long long)corpus.n_tokens);
+		    (unsigned long long)corpus->n_tokens);
 		goto out;
 	}
 	rc = 0;
 out:
 	free(err);
-	kv_corpus_free(&corpus);
 	if (rc != 0) {
 		kv_file_close(*f);
 		*f = NULL;
@@ -305,10 +299,11 @@ static int cmd_ask_exec(struct cmd_ctx *ctx)
 	struct kv_summary_file *sf = NULL;
 	struct kv_retrieve *rt = NULL;
 	uint64_t *cands = NULL;
+	struct kv_corpus corpus = { 0 };
 	struct ask_run r = { .answer = BUF_INIT };
 	int rc = 1;
 	if (library_open(o, STORE_READ, "ask", &s) != 0 || model_setup_load(o, &m) != 0 ||
-	    open_cache(o, s, m, &f, &path) != 0)
+	    open_cache(o, s, m, &corpus, &f, &path) != 0)
 		goto out;
 	struct kv_file_commit last;
 	kv_file_last_commit(f, &last);
@@ -367,7 +362,7 @@ static int cmd_ask_exec(struct cmd_ctx *ctx)
 			goto out;
 		}
 		if ((rp.mode == KV_SELECT_LEXICAL || rp.mode == KV_SELECT_COMBINED) &&
-		    lexical_blocks(s, m, question, kp->block_tokens, (size_t)o->topk, &cands,
+		    lexical_blocks(s, &corpus, question, kp->block_tokens, (size_t)o->topk, &cands,
 		    &rp.n_candidates) != 0)
 			goto out;
 		rp.candidates = cands;
@@ -397,6 +392,7 @@ out:
 	buf_free(&q);
 	kv_retrieve_free(rt);
 	free(cands);
+	kv_corpus_free(&corpus);
 	kv_summary_close(sf);
 	free(sum_path);
 	context_free(c);

@@ -4,8 +4,6 @@
  * it was built from this library's corpus. */
 #include "config.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,36 +99,32 @@ static void check_kv_file(struct check_ui *u, const char *path, const struct kv_
 	free(err);
 }
 
+struct kv_walk {
+	struct check_ui *u;
+	const struct kv_corpus *corpus; /* the library's, or NULL when it has no tokens */
+	uint64_t *problems;
+};
+
+static void check_one(void *ctx, const char *path)
+{
+	struct kv_walk *w = ctx;
+	check_kv_file(w->u, path, w->corpus, w->problems);
+}
+
 static void check_kv(struct check_ui *u, struct store *s, uint64_t *problems)
 {
-	char *dir = kv_setup_dir(u->o);
-	DIR *d = opendir(dir);
-	if (d == NULL) {
-		if (errno != ENOENT) {
-			char *msg = xasprintf("%s: %s", dir, strerror(errno));
-			on_problem(u, 0, msg);
-			free(msg);
-			(*problems)++;
-		}
-		free(dir);
-		return;
-	}
 	struct kv_corpus c;
 	uint64_t fp = doc_tokens_recall(s);
 	int have = fp != 0 && kv_corpus_read(s, fp, &c) == 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
-		if (len < 4 || strcmp(e->d_name + len - 3, ".kv") != 0)
-			continue;
-		char *path = xasprintf("%s/%s", dir, e->d_name);
-		check_kv_file(u, path, have ? &c : NULL, problems);
-		free(path);
+	struct kv_walk w = { u, have ? &c : NULL, problems };
+	char *err = NULL;
+	if (kv_setup_each_cache(u->o, check_one, &w, &err) != 0) {
+		on_problem(u, 0, err);
+		free(err);
+		(*problems)++;
 	}
-	closedir(d);
 	if (have)
 		kv_corpus_free(&c);
-	free(dir);
 }
 
 static int cmd_check_exec(struct cmd_ctx *ctx)

@@ -4,7 +4,6 @@
  * `index --gc` removes the caches the library can no longer use. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -161,12 +160,10 @@ struct gc_ctx {
 
 /* A file in kv/ is stale when it cannot be read as a cache, or was built from a corpus that
  * is not the library's; lock files go with their cache. */
-static void gc_one(struct gc_ctx *g, const char *dir, const char *name)
+static void gc_one(void *ctx, const char *path)
 {
-	size_t len = strlen(name);
-	if (len < 4 || strcmp(name + len - 3, ".kv") != 0)
-		return;
-	char *path = xasprintf("%s/%s", dir, name), *err = NULL;
+	struct gc_ctx *g = ctx;
+	char *err = NULL;
 	struct kv_file *f;
 	const char *why = NULL;
 	if (kv_file_open_read(path, NULL, &f, &err) != 0) {
@@ -193,28 +190,20 @@ static void gc_one(struct gc_ctx *g, const char *dir, const char *name)
 		free(lock);
 	}
 	free(err);
-	free(path);
 }
 
 static int index_gc(const struct opts *o, const struct kv_corpus *c)
 {
-	char *dir = kv_setup_dir(o);
-	DIR *d = opendir(dir);
-	if (d == NULL) {
-		if (errno != ENOENT)
-			q_warn("%s: %s", dir, strerror(errno));
-		free(dir);
-		return errno == ENOENT ? 0 : 1;
-	}
 	struct gc_ctx g = { c, 0, 0, 0 };
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		gc_one(&g, dir, e->d_name);
-	closedir(d);
+	char *err = NULL;
+	if (kv_setup_each_cache(o, gc_one, &g, &err) != 0) {
+		q_warn("%s", err);
+		free(err);
+		return 1;
+	}
 	if (!o->quiet)
 		fprintf(stderr, "index --gc: %llu removed, %llu kept\n",
 		    (unsigned long long)g.removed, (unsigned long long)g.kept);
-	free(dir);
 	return g.failed;
 }
 

@@ -1,6 +1,8 @@
 /* kv-setup.c: the corpus cache's parameters, file and layout, for the commands. */
 #include "tui/kv-setup.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +70,30 @@ char *kv_setup_path(const struct opts *o, const struct kv_file_params *p)
 	free(dir);
 	free(name);
 	return path;
+}
+
+int kv_setup_each_cache(const struct opts *o, void (*fn)(void *ctx, const char *path),
+    void *ctx, char **err)
+{
+	char *dir = kv_setup_dir(o);
+	DIR *d = opendir(dir);
+	if (d == NULL) {
+		int rc = errno == ENOENT ? 0 : q_error(err, "%s: %s", dir, strerror(errno));
+		free(dir);
+		return rc;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len < 4 || strcmp(e->d_name + len - 3, ".kv") != 0)
+			continue;
+		char *path = xasprintf("%s/%s", dir, e->d_name);
+		fn(ctx, path);
+		free(path);
+	}
+	closedir(d);
+	free(dir);
+	return 0;
 }
 
 int kv_corpus_read(struct store *s, uint64_t fingerprint, struct kv_corpus *c)

@@ -18,6 +18,11 @@ int kv_setup_params(const struct opts *o, const struct model *m, struct kv_file_
 char *kv_setup_dir(const struct opts *o);
 char *kv_setup_path(const struct opts *o, const struct kv_file_params *p);
 
+/* Call fn with the path of every cache file (*.kv) in the library's kv/ folder. 0 (also when
+ * there is no folder), or -1 with "DIR: why" in *err. */
+int kv_setup_each_cache(const struct opts *o, void (*fn)(void *ctx, const char *path),
+    void *ctx, char **err);
+
 /* The corpus as the engine sees it: the documents in order, each after one separator token. */
 struct kv_corpus {
 	struct store_corpus_doc *docs;
