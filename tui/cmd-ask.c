@@ -272,21 +272,13 @@ static int cmd_ask_exec(struct cmd_ctx *ctx)
 	long n_predict;
 	if (cmd_value_long(ctx, "n-predict", 1, 1L << 20, 256, &n_predict))
 		return 2;
-	/* the question: the arguments joined by spaces */
-	struct buf q = BUF_INIT;
-	for (int i = 0; i < ctx->argc; i++) {
-		if (i > 0)
-			buf_append(&q, " ", 1);
-		buf_append(&q, ctx->argv[i], strlen(ctx->argv[i]));
-	}
-	buf_append(&q, "", 1);
-	const char *question = q.data;
+	char *question = cmd_args_joined(ctx);
 	size_t qlen = strlen(question);
 	while (qlen > 0 && (question[qlen - 1] == ' ' || question[qlen - 1] == '\n'))
 		qlen--;
 	if (qlen == 0 || !utf8_valid(question, strlen(question), NULL)) {
 		q_warn("ask: %s", qlen == 0 ? "the question is empty" : "the question is not UTF-8");
-		buf_free(&q);
+		free(question);
 		return 2;
 	}
 	struct store *s = NULL;
@@ -389,7 +381,7 @@ out:
 	free(ids);
 	free(path);
 	buf_free(&r.answer);
-	buf_free(&q);
+	free(question);
 	kv_retrieve_free(rt);
 	free(cands);
 	kv_corpus_free(&corpus);

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/buf.h"
 #include "lib/json.h"
 #include "lib/util.h"
 #include "store/store.h"
@@ -26,15 +25,10 @@ static int cmd_search_exec(struct cmd_ctx *ctx)
 	if (cmd_value_long(ctx, "limit", 1, 10000, 20, &limit))
 		return 2;
 	int raw = cmd_value(ctx, "fts") != NULL;
-	struct buf q = BUF_INIT;
-	for (int i = 0; i < ctx->argc; i++) {
-		if (i)
-			buf_append_char(&q, ' ');
-		buf_append_str(&q, ctx->argv[i]);
-	}
+	char *q = cmd_args_joined(ctx);
 	struct store *s;
 	if (library_open(ctx->opts, STORE_READ, "search", &s) != 0) {
-		buf_free(&q);
+		free(q);
 		return 1;
 	}
 	int color = !ctx->opts->json && !ctx->opts->no_color && isatty(1) && getenv("NO_COLOR") == NULL;
@@ -42,16 +36,16 @@ static int cmd_search_exec(struct cmd_ctx *ctx)
 	struct store_hit *h;
 	size_t n;
 	char *err = NULL;
-	if (store_search(s, q.data, raw, (int)limit, open, close, &h, &n, &err) != 0) {
+	if (store_search(s, q, raw, (int)limit, open, close, &h, &n, &err) != 0) {
 		q_warn("%s", err);
 		free(err);
-		buf_free(&q);
+		free(q);
 		store_close(s);
 		return 1;
 	}
 	if (ctx->opts->json) {
 		printf("{\"query\":");
-		json_write_string(stdout, q.data);
+		json_write_string(stdout, q);
 		printf(",\"results\":[");
 		for (size_t i = 0; i < n; i++) {
 			printf("%s{\"doc\":{\"id\":%lld,\"title\":", i ? "," : "", (long long)h[i].doc_id);
@@ -80,10 +74,10 @@ static int cmd_search_exec(struct cmd_ctx *ctx)
 			    h[i].snippet);
 		}
 		if (n == 0 && !ctx->opts->quiet)
-			fprintf(stderr, "search: no matches for \"%s\"\n", q.data);
+			fprintf(stderr, "search: no matches for \"%s\"\n", q);
 	}
 	store_hits_free(h, n);
-	buf_free(&q);
+	free(q);
 	store_close(s);
 	return 0;
 }

@@ -89,6 +89,8 @@ void opts_defaults(struct opts *o);
  * *exit_now set. */
 int opts_parse(int argc, char **argv, struct opts *o, struct cmd_ctx *ctx, int *exit_now);
 const char *cmd_value(const struct cmd_ctx *ctx, const char *long_name);
+/* The positional arguments joined by single spaces (a query, a question), malloc'd. */
+char *cmd_args_joined(const struct cmd_ctx *ctx);
 /* Numeric command-option readers: return 0 and set *out, or print a usage error and return 2. */
 int cmd_value_long(const struct cmd_ctx *ctx, const char *long_name, long min, long max,
     long dflt, long *out);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/util.h"
 #include "tui/cmd.h"
 #include "tui/options.h"
@@ -529,4 +530,15 @@ int cmd_value_size(const struct cmd_ctx *ctx, const char *long_name, uint64_t *o
 		return usage_error("%s: the size must be above zero", what);
 	*out = n;
 	return 0;
+}
+
+char *cmd_args_joined(const struct cmd_ctx *ctx)
+{
+	struct buf b = BUF_INIT;
+	for (int i = 0; i < ctx->argc; i++) {
+		if (i > 0)
+			buf_append_char(&b, ' ');
+		buf_append_str(&b, ctx->argv[i]);
+	}
+	return buf_steal(&b);
 }
